@@ -1,0 +1,92 @@
+# netsec: the one entry point. `make run` and `make test` do everything on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+SOURCES ?= debian
+JOBS ?= $(shell nproc)
+
+MP := build/src/micropython
+MP_ABS := $(abspath $(MP))
+MPY_CROSS := build/mpy-cross/mpy-cross
+
+# Which Net_Security.py is frozen into the images (default: the public test credentials).
+NET_SECURITY ?= $(abspath modules/Net_Security.py)
+UNIX_BUILD ?= $(abspath build/unix)
+QEMU_BOARD ?= MPS2_AN385
+QEMU_BUILD ?= $(abspath build/qemu/$(QEMU_BOARD))
+# MicroPython heap of the QEMU image in KB: like a Pico W's, so memory trouble shows up here.
+HEAP_KB ?= 192
+
+export NETSEC_NET_SECURITY := $(NET_SECURITY)
+
+.PHONY: help deps system-deps venv sources mpy-cross unix qemu-image images run qemu \
+        test test-host test-device test-qemu bench clean
+
+help:
+	@echo "make run      build everything and start the main job on the default credentials"
+	@echo "make test     install what is needed, build the images and run every test layer"
+	@echo "make test-host | test-device | test-qemu   one layer alone"
+	@echo "make unix | qemu-image   build one image;  make qemu   boot the QEMU image on a pty"
+	@echo "make bench    benchmarks (results into build/bench/)"
+
+## Installing what is needed ---------------------------------------------------------------
+deps: system-deps venv
+
+system-deps:
+	@firmware/install-deps.sh
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+## Firmware ----------------------------------------------------------------------------------
+sources: system-deps
+	@SOURCES=$(SOURCES) $(PYTHON) firmware/fetch.py
+
+mpy-cross: sources
+	@$(MAKE) -s -j$(JOBS) -C $(MP)/mpy-cross BUILD=$(abspath build/mpy-cross)
+
+unix: mpy-cross
+	@$(MAKE) -s -j$(JOBS) -C $(MP)/ports/unix \
+	    VARIANT_DIR=$(abspath boards/UNIX) BOARD_DIR=$(abspath boards/UNIX) \
+	    BUILD=$(UNIX_BUILD) MICROPY_MPYCROSS=$(abspath $(MPY_CROSS))
+	@echo "unix image: $(UNIX_BUILD)/micropython"
+
+qemu-image: mpy-cross
+	@$(MAKE) -s -j$(JOBS) -C $(MP)/ports/qemu \
+	    BOARD=$(QEMU_BOARD) BOARD_DIR=$(abspath boards/QEMU_$(QEMU_BOARD)) \
+	    BUILD=$(QEMU_BUILD) MICROPY_MPYCROSS=$(abspath $(MPY_CROSS)) HEAP_KB=$(HEAP_KB)
+	@echo "QEMU image: $(QEMU_BUILD)/firmware.elf"
+
+images: unix qemu-image
+
+## Running -----------------------------------------------------------------------------------
+run: deps images
+	@$(VPY) -m netsec_cli.run
+
+qemu: deps qemu-image
+	@$(VPY) -m netsec_cli.qemu --image $(QEMU_BUILD)/firmware.elf
+
+## Tests -------------------------------------------------------------------------------------
+test: deps images
+	$(VPY) -m pytest -q tests
+
+test-host: venv
+	$(VPY) -m pytest -q tests/host tests/portable
+
+test-device: deps unix
+	$(VPY) -m pytest -q tests/device
+
+test-qemu: deps qemu-image
+	$(VPY) -m pytest -q tests/qemu
+
+bench: deps images
+	$(VPY) bench/run.py
+
+clean:
+	rm -rf build/unix build/qemu build/mpy-cross build/bench
