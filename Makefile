@@ -20,7 +20,17 @@ QEMU_BUILD ?= $(abspath build/qemu/$(QEMU_BOARD))
 # MicroPython heap of the QEMU image in KB: like a Pico W's, so memory trouble shows up here.
 HEAP_KB ?= 192
 
-export NETSEC_NET_SECURITY := $(NET_SECURITY)
+# MicroPython's version script must not mistake this project's git repo for its own.
+export GIT_CEILING_DIRECTORIES := $(abspath build/src)
+
+# Each image freezes its own copy of NET_SECURITY, rewritten only when the content differs:
+# MicroPython recompiles a frozen module only when its source is newer than the compiled one,
+# so switching back to an older file must still look new. $(1): the image's build directory.
+define stage-net-security
+	@test -f "$(NET_SECURITY)" || { echo "NET_SECURITY=$(NET_SECURITY): no such file (make one with netsec convert)" >&2; exit 2; }
+	@mkdir -p $(1)/credentials
+	@cmp -s "$(NET_SECURITY)" $(1)/credentials/Net_Security.py || cp "$(NET_SECURITY)" $(1)/credentials/Net_Security.py
+endef
 
 .PHONY: help deps system-deps venv sources mpy-cross unix qemu-image images run qemu \
         test test-host test-device test-qemu bench clean
@@ -52,13 +62,15 @@ mpy-cross: sources
 	@$(MAKE) -s -j$(JOBS) -C $(MP)/mpy-cross BUILD=$(abspath build/mpy-cross)
 
 unix: mpy-cross
-	@$(MAKE) -s -j$(JOBS) -C $(MP)/ports/unix \
+	$(call stage-net-security,$(UNIX_BUILD))
+	@NETSEC_NET_SECURITY=$(UNIX_BUILD)/credentials/Net_Security.py $(MAKE) -s -j$(JOBS) -C $(MP)/ports/unix \
 	    VARIANT_DIR=$(abspath boards/UNIX) BOARD_DIR=$(abspath boards/UNIX) \
 	    BUILD=$(UNIX_BUILD) MICROPY_MPYCROSS=$(abspath $(MPY_CROSS))
 	@echo "unix image: $(UNIX_BUILD)/micropython"
 
 qemu-image: mpy-cross
-	@$(MAKE) -s -j$(JOBS) -C $(MP)/ports/qemu \
+	$(call stage-net-security,$(QEMU_BUILD))
+	@NETSEC_NET_SECURITY=$(QEMU_BUILD)/credentials/Net_Security.py $(MAKE) -s -j$(JOBS) -C $(MP)/ports/qemu \
 	    BOARD=$(QEMU_BOARD) BOARD_DIR=$(abspath boards/QEMU_$(QEMU_BOARD)) \
 	    BUILD=$(QEMU_BUILD) MICROPY_MPYCROSS=$(abspath $(MPY_CROSS)) HEAP_KB=$(HEAP_KB)
 	@echo "QEMU image: $(QEMU_BUILD)/firmware.elf"

@@ -1,0 +1,37 @@
+// netsec QEMU image configuration (selected with MP_CONFIGFILE by mpconfigboard.mk).
+// The qemu port has no board header, so this file takes the port's mpconfigport.h as it is and
+// then changes only what a netsec board needs: the modules a real board has (time, select,
+// asyncio, tls, hashes), and hooks into this board's C files.
+#include "mpconfigport.h"
+
+// Modules that the stock qemu port leaves out but every netsec board has.
+#undef MICROPY_PY_TIME
+#define MICROPY_PY_TIME (1)
+#define MICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME (1)
+#define MICROPY_PY_TIME_TIME_TIME_NS (1)
+#define MICROPY_PY_TIME_INCLUDEFILE "modtime_rtc.c"
+#undef MICROPY_PY_SELECT
+#define MICROPY_PY_SELECT (1)
+#undef MICROPY_PY_ASYNCIO
+#define MICROPY_PY_ASYNCIO (1)
+#undef MICROPY_PY_SYS_STDIO_BUFFER
+#define MICROPY_PY_SYS_STDIO_BUFFER (1)
+#define MICROPY_PY_HASHLIB_MD5 (1)
+#define MICROPY_PY_HASHLIB_SHA1 (1)
+
+// mbedTLS allocates through MicroPython's tracked heap (MICROPY_MBEDTLS_CONFIG_BARE_METAL).
+#define MICROPY_TRACKED_ALLOC (MICROPY_SSL_MBEDTLS)
+
+// machine: the port's idle/reset plus machine.RTC (for `mpremote rtc` and `mpremote rtc --set`).
+#undef MICROPY_PY_MACHINE_INCLUDEFILE
+#define MICROPY_PY_MACHINE_INCLUDEFILE "modmachine_rtc.c"
+#define MICROPY_PY_MACHINE_EXTRA_GLOBALS \
+    { MP_ROM_QSTR(MP_QSTR_RTC), MP_ROM_PTR(&machine_rtc_type) },
+
+// Sleep until the next interrupt (the 1 ms tick or a received character) instead of spinning:
+// QEMU then leaves the host CPU idle.
+#define MICROPY_INTERNAL_WFE(TIMEOUT_MS) __asm volatile ("wfi")
+
+// Runs at every boot and soft reset (board.c).
+#define MICROPY_PORT_INIT_FUNC netsec_board_init()
+void netsec_board_init(void);

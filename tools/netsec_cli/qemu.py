@@ -1,0 +1,198 @@
+"""Boot the netsec QEMU image (mps2-an385, Cortex-M3) with its console UART on a pty.
+
+    python -m netsec_cli.qemu --image build/qemu/MPS2_AN385/firmware.elf [--icount]
+
+prints the `mpremote connect /dev/pts/N` line to use and runs until Ctrl-C (or until the guest
+calls machine.reset(), which ends QEMU). Tests and `make run` call boot() instead.
+
+The guest reads the host's clock at power-on through semihosting, which is why QEMU runs with
+semihosting enabled. --icount makes QEMU count one virtual nanosecond per instruction
+(-icount shift=0): runs then repeat exactly, which benchmarks want; the guest's clock then
+follows virtual time and drifts from the host's.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+QEMU = "qemu-system-arm"
+MACHINE = "mps2-an385"
+DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "build" / "qemu" / "MPS2_AN385" / "firmware.elf"
+_PTY_LINE = re.compile(rb"char device redirected to (/dev/pts/\d+)")
+
+
+class QemuError(Exception):
+    """QEMU could not be started, or the guest did not come up; the message says what to do."""
+
+
+def qemu_command(image, icount=False):
+    """The qemu-system-arm command line that runs `image` with the console UART on a pty."""
+    command = [
+        QEMU, "-machine", MACHINE, "-kernel", str(image),
+        "-display", "none", "-monitor", "none", "-serial", "pty",
+        # The guest's real-time clock starts from the host's (semihosting SYS_TIME).
+        "-semihosting-config", "enable=on,target=native",
+    ]
+    if icount:
+        command += ["-icount", "shift=0"]
+    return command
+
+
+def _die_with_parent():
+    """In the QEMU child (Linux): get SIGTERM when the process that booted it ends, however
+    it ends, so a crashed or killed test run leaves no QEMU behind."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class _QemuOutput(threading.Thread):
+    """Drains QEMU's own output (so it never blocks on a full pipe), keeps it, finds the pty."""
+
+    def __init__(self, stream, log_path):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.log_path = log_path
+        self.text = b""
+        self.pty = None
+        self.settled = threading.Event()  # the pty is known, or QEMU has exited
+
+    def run(self):
+        with open(self.log_path, "wb") if self.log_path else open(os.devnull, "wb") as log:
+            for line in self.stream:
+                self.text += line
+                log.write(line)
+                log.flush()
+                match = _PTY_LINE.search(line)
+                if match and self.pty is None:
+                    self.pty = match.group(1).decode()
+                    self.settled.set()
+        self.settled.set()
+
+
+class RunningImage:
+    """A QEMU process running the image: `.pty` is the console, `.stop()` ends it."""
+
+    def __init__(self, process, output):
+        self.process = process
+        self.output = output
+        self.pty = output.pty
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def log(self):
+        """What QEMU itself printed (not the guest's console), for error messages."""
+        return self.output.text.decode(errors="replace")
+
+    def stop(self, timeout=5):
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def boot(image=DEFAULT_IMAGE, icount=False, log_path=None, timeout=10):
+    """Start QEMU on `image` and return a RunningImage once the console's pty is known.
+
+    QEMU ends when the thread that called boot() ends (call it from the main thread).
+
+    QEMU's own messages are kept (RunningImage.log()) and also written to `log_path` if given.
+    The guest needs a moment more to reach its REPL: see wait_for_repl().
+    """
+    if not shutil.which(QEMU):
+        raise QemuError("%s not found: run `make deps` (it installs Debian's qemu-system-arm)" % QEMU)
+    image = Path(image)
+    if not image.is_file():
+        raise QemuError("QEMU image %s not found: build it with `make qemu-image`" % image)
+    command = qemu_command(image, icount)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    output = _QemuOutput(process.stdout, log_path)
+    output.start()
+    output.settled.wait(timeout)
+    if output.pty is None:
+        process.kill()
+        process.wait()
+        output.join(1)
+        raise QemuError("QEMU did not start a console on a pty (command: %s). It said:\n%s"
+                        % (" ".join(command), output.text.decode(errors="replace") or "(nothing)"))
+    return RunningImage(process, output)
+
+
+def wait_for_repl(running, timeout=10):
+    """Wait until the guest's friendly REPL answers on the pty; return the seconds it took."""
+    import serial  # pyserial comes with mpremote
+
+    start = time.monotonic()
+    with serial.Serial(running.pty, 115200, timeout=0.1) as console:
+        received = b""
+        next_poke = start
+        while time.monotonic() - start < timeout:
+            if not running.alive():
+                raise QemuError("QEMU exited while booting. Its log:\n%s\nConsole:\n%s"
+                                % (running.log(), received.decode(errors="replace")))
+            if time.monotonic() >= next_poke:
+                console.write(b"\x02")  # Ctrl-B: (re)print the banner and a ">>> " prompt
+                next_poke += 1.0
+            received += console.read(256)
+            if b">>> " in received[-64:]:
+                return time.monotonic() - start
+    raise QemuError("the guest's REPL did not answer on %s within %d s. Console so far:\n%s"
+                    % (running.pty, timeout, received.decode(errors="replace")))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m netsec_cli.qemu",
+        description="Boot the netsec QEMU image with its console on a pty, for mpremote.")
+    parser.add_argument("--image", default=str(DEFAULT_IMAGE),
+                        help="firmware.elf to boot (default: %(default)s)")
+    parser.add_argument("--icount", action="store_true",
+                        help="deterministic virtual time (-icount shift=0), for benchmarks")
+    parser.add_argument("--log", help="write QEMU's own messages to this file")
+    args = parser.parse_args(argv)
+    # Being killed must still stop QEMU: turn SIGTERM/SIGHUP into an exit that runs cleanup.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        running = boot(args.image, icount=args.icount, log_path=args.log)
+    except QemuError as e:
+        print("netsec qemu: error: %s" % e, file=sys.stderr)
+        return 2
+    with running:
+        try:
+            seconds = wait_for_repl(running)
+        except QemuError as e:
+            print("netsec qemu: error: %s" % e, file=sys.stderr)
+            return 2
+        print("QEMU %s is running %s (pid %d); REPL up after %.1f s."
+              % (MACHINE, args.image, running.process.pid, seconds))
+        print("Connect with:\n\n    mpremote connect %s\n" % running.pty)
+        print("Stop with Ctrl-C here (or machine.reset() in the guest).", flush=True)
+        try:
+            status = running.process.wait()
+        except KeyboardInterrupt:
+            return 0
+        print("QEMU exited with status %d" % status)
+        return 0 if status == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
