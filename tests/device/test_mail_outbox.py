@@ -1,0 +1,307 @@
+"""netsec.outbox on the unix image: mail queued on "flash" (a directory) reaches a real relay
+despite a relay that is down, drops the connection mid-DATA, answers 421/451, or a device that is
+killed with mail queued - exactly once per Message-ID at the receiver. 5xx moves mail to failed/,
+a full outbox refuses new mail and keeps the old."""
+import json
+import signal
+import socket
+import threading
+
+import pytest
+
+from mpy import MicroPython, free_port
+from test_mail import MESSAGE_BUILDER, Inbox, config_file, flash, pki_set, relays  # noqa: F401
+
+pytestmark = pytest.mark.device
+
+# Queues the configured messages, starts background delivery and runs until the outbox is empty
+# (or forever, for the kill test). Retries come after 1 s, then 2 s.
+OUTBOX = MESSAGE_BUILDER + """
+from netsec import outbox
+
+box = outbox.Outbox(relay_from(cfg), "outbox", max_bytes=cfg.get("max_bytes", 256 * 1024),
+                    retry_min=1, retry_max=2)
+
+async def main():
+    for spec in cfg.get("queue", ()):
+        try:
+            print("queued", box.queue(build(spec)))
+        except Exception as e:
+            print("refused", type(e).__name__, e)
+    box.start()
+    while cfg.get("forever") or box.pending():
+        await asyncio.sleep(0.1)
+    print("failed", json.dumps(box.failed()))
+    print("done")
+
+asyncio.run(main())
+"""
+
+
+def message(n, **extra):
+    spec = {"from": "device7@example.com", "to": "ops@example.com",
+            "subject": "report %d" % n, "text": "report number %d\n" % n}
+    spec.update(extra)
+    return spec
+
+
+def outbox(image, flash, cfg):
+    return MicroPython(image, OUTBOX, flash, [config_file(flash, cfg)])
+
+
+def queued_ids(mp, count):
+    return [mp.expect("queued ").split()[1] for _ in range(count)]
+
+
+def received_ids(inbox):
+    ids = []
+    for envelope in inbox.messages:
+        for line in envelope.original_content.split(b"\r\n"):
+            if line.startswith(b"Message-ID: "):
+                ids.append(line[12:].decode())
+    return ids
+
+
+def outbox_files(flash):
+    folder = flash / "outbox"
+    return sorted(p.name for p in folder.iterdir() if p.is_file())
+
+
+def finished(mp):
+    """Wait until the script's outbox is empty; return its failed() entries."""
+    failed = json.loads(mp.expect("failed ", timeout=60)[len("failed "):])
+    mp.expect("done", timeout=5)
+    return failed
+
+
+class FlakyInbox(Inbox):
+    """Answers end-of-DATA from a script (then accepts); records every attempt's Message-ID."""
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = list(answers)
+        self.attempts = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.attempts.append(envelope.original_content)
+        if self.answers:
+            return self.answers.pop(0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_relay_down_when_queued_then_delivered_once(unix_image, flash, relays):
+    port = free_port()
+    with outbox(unix_image, flash, {"port": port, "security": "tls",
+                                    "queue": [message(1), message(2)]}) as mp:
+        ids = queued_ids(mp, 2)
+        assert len(outbox_files(flash)) == 4  # on flash before any delivery attempt
+        mp.expect("WARNING mail: relay unavailable (relay localhost:%d: connection failed: "
+                  "ECONNREFUSED)" % port)
+        inbox = Inbox()
+        relays(inbox, "tls", port=port)
+        assert finished(mp) == []
+        assert mp.output.count("INFO mail: delivered ") == 2
+    assert sorted(received_ids(inbox)) == sorted(ids)
+    assert outbox_files(flash) == []
+
+
+class CuttingProxy:
+    """TCP proxy to a relay that drops its first connection after `cut` bytes from the client."""
+
+    def __init__(self, target_port, cut):
+        self.target_port = target_port
+        self.cut = cut
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            limit = self.cut if self.connections == 1 else None
+            threading.Thread(target=self._pump, args=(client, upstream, limit), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+
+    def _pump(self, source, sink, limit):
+        sent = 0
+        try:
+            while True:
+                data = source.recv(4096)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) >= limit:
+                    break  # the cut: both ends go away with the message half sent
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.listener.close()
+
+
+def test_connection_dropped_mid_data_then_delivered_once(unix_image, flash, relays):
+    inbox = Inbox()
+    relay = relays(inbox, "tls")
+    proxy = CuttingProxy(relay.port, cut=40000)
+    big = message(1, attach=[["big.bin", (bytes(range(256)) * 300).hex()]])  # ~100 KB on the wire
+    try:
+        with outbox(unix_image, flash, {"port": proxy.port, "security": "tls",
+                                        "queue": [big]}) as mp:
+            ids = queued_ids(mp, 1)
+            line = mp.expect("WARNING mail: %s not delivered (attempt 1)" % ids[0])
+            assert finished(mp) == []
+    finally:
+        proxy.close()
+    assert "relay localhost:%d: " % proxy.port in line
+    assert proxy.connections == 2
+    assert received_ids(inbox) == ids
+
+
+def test_421_and_451_are_retried_and_delivered_once(unix_image, flash, relays):
+    inbox = FlakyInbox(["451 4.3.0 Mail server temporarily rejected message",
+                        "421 4.3.2 System not accepting network messages"])
+    relay = relays(inbox, "tls")
+    with outbox(unix_image, flash, {"port": relay.port, "security": "tls",
+                                    "queue": [message(1)]}) as mp:
+        ids = queued_ids(mp, 1)
+        mp.expect("WARNING mail: %s not delivered (attempt 1): relay localhost:%d: end of DATA "
+                  "refused: 451" % (ids[0], relay.port))
+        mp.expect("WARNING mail: %s not delivered (attempt 2): relay localhost:%d: end of DATA "
+                  "refused: 421" % (ids[0], relay.port))
+        assert finished(mp) == []
+    # Every try carried the same bytes, so the same Message-ID; one was accepted.
+    assert len(inbox.attempts) == 3 and len(set(inbox.attempts)) == 1
+    assert received_ids(inbox) == ids
+
+
+def test_550_moves_the_message_to_failed_with_the_reason(unix_image, flash, relays):
+    inbox = Inbox(refuse={"gone@example.com": "550 5.1.1 <gone@example.com>: no such user"})
+    relay = relays(inbox, "tls")
+    with outbox(unix_image, flash, {"port": relay.port, "security": "tls",
+                                    "queue": [message(1, to="gone@example.com"),
+                                              message(2, to=["ops@example.com",
+                                                             "gone@example.com"])]}) as mp:
+        ids = queued_ids(mp, 2)
+        failed = finished(mp)
+        assert "not delivered" not in mp.output
+    assert inbox.rcpt_commands.count("gone@example.com") == 2  # once per message: no retry
+    assert [f["id"] for f in failed] == ids
+    for entry in failed:
+        assert entry["refused"] == {
+            "gone@example.com": "550 5.1.1 <gone@example.com>: no such user"}
+        assert "gone@example.com: 550 5.1.1" in entry["error"]
+    assert received_ids(inbox) == [ids[1]]  # the second reached its other recipient
+    failed_files = sorted(p.name for p in (flash / "outbox" / "failed").iterdir())
+    assert failed_files == ["00000000.eml", "00000000.env", "00000001.eml", "00000001.env"]
+    assert outbox_files(flash) == []
+
+
+def test_message_over_the_relay_size_limit_fails_with_the_reason(unix_image, flash, relays):
+    inbox = Inbox()
+    relay = relays(inbox, "tls", data_size_limit=5000)
+    big = message(1, attach=[["big.bin", bytes(8000).hex()]])
+    with outbox(unix_image, flash, {"port": relay.port, "security": "tls",
+                                    "queue": [big, message(2)]}) as mp:
+        ids = queued_ids(mp, 2)
+        failed = finished(mp)
+    assert [f["id"] for f in failed] == [ids[0]]
+    assert "accepts at most 5000 bytes, the message has " in failed[0]["error"]
+    assert received_ids(inbox) == [ids[1]]
+
+
+def test_killed_with_mail_queued_then_sent_after_restart(unix_image, flash, relays):
+    port = free_port()
+    with outbox(unix_image, flash, {"port": port, "security": "tls", "forever": True,
+                                    "queue": [message(1), message(2)]}) as mp:
+        ids = queued_ids(mp, 2)
+        mp.expect("WARNING mail: relay unavailable")
+        mp.process.send_signal(signal.SIGKILL)  # power cut: no cleanup of any kind
+        mp.process.wait(10)
+    inbox = Inbox()
+    relays(inbox, "tls", port=port)
+    with outbox(unix_image, flash, {"port": port, "security": "tls"}) as mp:
+        mp.expect("INFO mail: outbox outbox holds 2 message(s) to deliver")
+        assert finished(mp) == []
+    assert sorted(received_ids(inbox)) == sorted(ids)
+    assert outbox_files(flash) == []
+
+
+def test_restart_finishes_what_a_power_cut_interrupted(unix_image, flash, relays):
+    port = free_port()
+    with outbox(unix_image, flash, {"port": port, "security": "tls", "forever": True,
+                                    "queue": [message(n) for n in range(4)]}) as mp:
+        ids = queued_ids(mp, 4)
+        mp.expect("WARNING mail: relay unavailable")
+        mp.process.send_signal(signal.SIGKILL)
+        mp.process.wait(10)
+    box = flash / "outbox"
+    # 0: cut while its envelope was replaced on FAT (old one removed, new one not yet renamed).
+    (box / "00000000.env").rename(box / "00000000.env.tmp")
+    # 1: cut while queue() wrote it (the message is there, its envelope never was): not queued.
+    (box / "00000001.env").unlink()
+    # 2: cut while moving it to failed/ (its failed record is written, the rest is not).
+    envelope = json.loads((box / "00000002.env").read_text())
+    envelope["error"] = "relay said 550"
+    (box / "failed" / "00000002.env").write_text(json.dumps(envelope))
+    # 3: untouched. 4: cut while queue() wrote its envelope: half a JSON document.
+    (box / "00000004.eml").write_bytes(b"Subject: half\r\n")
+    (box / "00000004.env.tmp").write_text('{"id": "<half')
+    inbox = Inbox()
+    relays(inbox, "tls", port=port)
+    with outbox(unix_image, flash, {"port": port, "security": "tls"}) as mp:
+        mp.expect("INFO mail: outbox outbox holds 2 message(s) to deliver")
+        failed = finished(mp)
+    assert sorted(received_ids(inbox)) == sorted([ids[0], ids[3]])
+    assert [(f["name"], f["id"], f["error"]) for f in failed] == [("00000002", ids[2],
+                                                                     "relay said 550")]
+    assert outbox_files(flash) == []
+    assert sorted(p.name for p in (box / "failed").iterdir()) == ["00000002.eml", "00000002.env"]
+
+
+def test_full_outbox_refuses_new_mail_and_keeps_the_old(unix_image, flash, relays):
+    port = free_port()
+    cfg = {"port": port, "security": "tls", "max_bytes": 3000, "forever": True,
+           "queue": [message(1), message(2, text="x" * 3000), message(3)]}
+    with outbox(unix_image, flash, cfg) as mp:
+        first = queued_ids(mp, 1)
+        refused = mp.expect("refused ")
+        third = queued_ids(mp, 1)
+        mp.expect("WARNING mail: relay unavailable")
+        mp.process.send_signal(signal.SIGKILL)
+        mp.process.wait(10)
+    assert refused.startswith("refused OutboxFull outbox outbox is full: max_bytes=3000")
+    assert "nothing queued was dropped" in refused
+    assert len(outbox_files(flash)) == 4  # the two that fitted; nothing half-written
+    inbox = Inbox()
+    relays(inbox, "tls", port=port)
+    with outbox(unix_image, flash, {"port": port, "security": "tls"}) as mp:
+        assert finished(mp) == []
+    assert sorted(received_ids(inbox)) == sorted(first + third)
+
+
+def test_starttls_with_auth_delivers_from_the_outbox(unix_image, flash, relays):
+    from test_mail import PASSWORD, USER
+    inbox = Inbox()
+    relay = relays(inbox, "starttls")
+    with outbox(unix_image, flash, {"port": relay.port, "security": "starttls", "user": USER,
+                                    "password": PASSWORD,
+                                    "queue": [message(1), message(2), message(3)]}) as mp:
+        ids = queued_ids(mp, 3)
+        assert finished(mp) == []
+        # One connection, one handshake, one login for all three.
+        assert mp.output.count("VERIFIED peer=") == 1
+    assert inbox.auth == [("PLAIN", USER)]
+    assert received_ids(inbox) == ids
