@@ -1,0 +1,552 @@
+# netsec.tls: the device's TLS policy, and the only module that touches tls.SSLContext.
+#
+# Credentials come from the frozen Net_Security module. Files in OVERRIDE_DIR on flash replace
+# them field by field (see _load), and every new connection checks with os.stat whether those
+# files changed: a certificate is rotated by copying files with mpremote, no reboot. A new set
+# that is broken or whose key does not belong to its certificate is refused with a logged error
+# and the previous credentials stay in use.
+#
+# Policy: TLS 1.2 (what the firmware's mbedTLS speaks), ECDHE with AES-GCM only, peers verified
+# by default. Revocation (REVOKED), certificate dates against netsec.clock and the check that
+# the clock is set at all run in verify_callback during the handshake.
+import errno
+import os
+import tls as _tls
+
+import Net_Security
+from netsec import clock, der, log
+
+OVERRIDE_DIR = "netsec-credentials"  # relative to the working directory: / or /flash on boards
+
+# Forward secrecy and authenticated encryption only; ECDSA first (the default keys are EC).
+CIPHERS = (
+    "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256",
+    "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384",
+    "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256",
+    "TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384",
+)
+
+_CERTS = ("SERVER_CERT", "CLIENT_CERT")
+_KEYS = ("SERVER_KEY", "CLIENT_KEY")
+_CERT_LISTS = ("SERVER_CHAIN", "CLIENT_CAS", "EMAIL_SERVER_CAS")
+_DEFAULTS = {"SERVER_CERT": None, "SERVER_KEY": None, "CLIENT_CERT": None, "CLIENT_KEY": None,
+             "SERVER_CHAIN": (), "CLIENT_CAS": (), "EMAIL_SERVER_CAS": (), "REVOKED": {},
+             "TEST_ONLY": False}
+_MISSING = object()
+
+# What verify_callback returns to fail a handshake: mbedTLS documents this code for "the verify
+# callback failed", and it is fatal even with CERT_OPTIONAL.
+_REJECTED = -0x3000
+
+
+class TLSError(Exception):
+    """A TLS failure a person can act on. kind names the cause for code: 'unknown_ca',
+    'hostname', 'expired', 'not_yet_valid', 'revoked', 'clock_unset', 'no_client_cert',
+    'no_common_cipher', 'alert', 'closed', 'protocol', 'timeout', 'usage', 'memory',
+    'credentials', 'config', 'other'."""
+
+    def __init__(self, message, kind="other"):
+        super().__init__(message)
+        self.kind = kind
+
+
+# --- Credentials: frozen Net_Security, replaced field by field by files in OVERRIDE_DIR --------
+
+_creds = None  # the credentials in use
+_seen = _MISSING  # the OVERRIDE_DIR listing they (or the last refused set) came from
+
+
+def _listing():
+    """((name, size, mtime), ...) for OVERRIDE_DIR, or None when it does not exist."""
+    try:
+        names = sorted(os.listdir(OVERRIDE_DIR))
+    except OSError:
+        return None
+    listing = []
+    for name in names:
+        st = os.stat(OVERRIDE_DIR + "/" + name)
+        listing.append((name, st[6], st[8]))
+    return tuple(listing)
+
+
+def _current():
+    """The credentials new connections use, reloaded when OVERRIDE_DIR changed."""
+    global _creds, _seen
+    listing = _listing()
+    if _creds is not None and listing == _seen:
+        return _creds
+    _seen = listing
+    try:
+        creds = _load(listing)
+    except Exception as e:  # any defect in the new files; the old set must survive it
+        if not listing:
+            raise TLSError("frozen Net_Security is unusable: %s" % e, "credentials")
+        if _creds is not None:
+            log.error("tls: refused the new credentials in %s/: %s; the previous ones stay in use"
+                      % (OVERRIDE_DIR, e))
+            return _creds
+        log.error("tls: refused the credentials in %s/: %s; using the frozen Net_Security"
+                  % (OVERRIDE_DIR, e))
+        try:
+            creds = _load(None)
+        except Exception as e:
+            raise TLSError("frozen Net_Security is unusable: %s" % e, "credentials")
+    if _creds is not None:
+        log.info("tls: new credentials from %s/ in use for new connections" % OVERRIDE_DIR)
+    if creds["TEST_ONLY"]:
+        log.warning("tls: using the public TEST credentials (TEST_ONLY): anyone can impersonate "
+                    "this device; make your own with `netsec keygen` and `netsec convert`")
+    _creds = creds
+    return creds
+
+
+def _load(listing):
+    """Frozen Net_Security, then OVERRIDE_DIR/Net_Security.py, then OVERRIDE_DIR/*.der, checked."""
+    creds = dict(_DEFAULTS)
+    origins = {}
+    _take(Net_Security.__dict__, "frozen Net_Security", creds, origins)
+    files = [entry[0] for entry in listing or ()]
+    if "Net_Security.py" in files:
+        path = OVERRIDE_DIR + "/Net_Security.py"
+        namespace = {}
+        try:
+            with open(path) as f:
+                exec(f.read(), namespace)
+        except Exception as e:
+            raise ValueError("%s: %s: %s" % (path, type(e).__name__, e))
+        _take(namespace, path, creds, origins)
+    lists = {}
+    for name in files:
+        field = _field_of(name)
+        if field is None:
+            if name != "Net_Security.py":
+                log.warning("tls: %s/%s ignored: expected Net_Security.py, FIELD.der or, for "
+                            "lists, FIELD-anything.der (DER, not PEM)" % (OVERRIDE_DIR, name))
+            continue
+        with open(OVERRIDE_DIR + "/" + name, "rb") as f:
+            data = f.read()
+        if field in _CERT_LISTS:
+            lists.setdefault(field, []).append((data, OVERRIDE_DIR + "/" + name))
+        else:
+            creds[field] = data
+            origins[field] = OVERRIDE_DIR + "/" + name
+    for field, items in lists.items():
+        creds[field] = tuple(data for data, _ in items)
+        origins[field] = tuple(origin for _, origin in items)
+    _check(creds, origins)
+    return creds
+
+
+def _take(namespace, origin, creds, origins):
+    if namespace.get("FORMAT") != 1:
+        raise ValueError("%s has FORMAT %r, this firmware reads FORMAT 1: regenerate it with "
+                         "`netsec convert`" % (origin, namespace.get("FORMAT")))
+    for field in _DEFAULTS:
+        value = namespace.get(field, _MISSING)
+        if value is not _MISSING:
+            creds[field] = value
+            origins[field] = origin
+
+
+def _field_of(filename):
+    if not filename.endswith(".der"):
+        return None
+    stem = filename[:-4]
+    if stem in _CERTS or stem in _KEYS:
+        return stem
+    for field in _CERT_LISTS:
+        if stem == field or stem.startswith(field + "-"):
+            return field
+    return None
+
+
+def _check(creds, origins):
+    """Raise ValueError naming the field and its origin for anything unusable."""
+    def where(field, i=None):
+        origin = origins.get(field, "defaults")
+        if isinstance(origin, tuple):
+            return origin[i]
+        return origin if i is None else "item %d of %s" % (i, origin)
+
+    for field in _CERT_LISTS:
+        if not isinstance(creds[field], (tuple, list)):
+            raise ValueError("%s in %s must be a tuple of DER certificates" % (field, where(field)))
+        creds[field] = tuple(creds[field])
+        for i, cert in enumerate(creds[field]):
+            _parse_cert(cert, "%s (%s)" % (field, where(field, i)))
+    for cert_field, key_field in zip(_CERTS, _KEYS):
+        cert, key = creds[cert_field], creds[key_field]
+        if (cert is None) != (key is None):
+            raise ValueError("%s and %s come together: one of them is missing"
+                             % (cert_field, key_field))
+        if cert is None:
+            continue
+        info = _parse_cert(cert, "%s (%s)" % (cert_field, where(cert_field)))
+        if not _is_der_sequence(key):
+            raise ValueError("%s (%s) is not a DER private key" % (key_field, where(key_field)))
+        if not der.key_matches(info[5], key):
+            raise ValueError("%s (%s) does not belong to %s (%s): copy the matching pair (a key "
+                             "saved without its public part cannot be checked: re-export it with "
+                             "`netsec convert`)" % (key_field, where(key_field), cert_field,
+                                                    where(cert_field)))
+    revoked = creds["REVOKED"]
+    if not isinstance(revoked, dict) or not all(
+            isinstance(k, bytes) and isinstance(v, (tuple, list)) for k, v in revoked.items()):
+        raise ValueError("REVOKED (%s) must map issuer Name DER bytes to serial numbers"
+                         % where("REVOKED"))
+
+
+def _is_der_sequence(data):
+    if not isinstance(data, (bytes, bytearray)):
+        return False
+    try:
+        tag, _, end = der.read(data)
+    except ValueError:
+        return False
+    return tag == 0x30 and end == len(data)
+
+
+def _parse_cert(cert, what):
+    if not isinstance(cert, (bytes, bytearray)):
+        raise ValueError("%s must be DER bytes, not %s" % (what, type(cert).__name__))
+    if cert.startswith(b"-----BEGIN"):
+        raise ValueError("%s is PEM; the device reads DER: convert it with `netsec convert` or "
+                         "`openssl x509 -outform der`" % what)
+    try:
+        return der.certificate(cert)
+    except ValueError as e:
+        raise ValueError("%s is not a DER certificate: %s" % (what, e))
+
+
+# --- Contexts --------------------------------------------------------------------------------
+
+class _Context:
+    # What asyncio's start_server() and open_connection() take as ssl=. They call wrap_socket()
+    # for every connection, which is where changed credentials are picked up.
+
+    def __init__(self, mode, ciphers):
+        self._mode = mode
+        self._ciphers = _cipher_list(ciphers)
+        self._creds = _current()
+        try:  # configuration errors show at start-up
+            self._native = self._build(self._creds)
+        except (ValueError, OSError) as e:
+            raise TLSError("the credentials do not load into mbedTLS: %r" % (e,),
+                           "credentials")
+
+    def _native_context(self):
+        creds = _current()
+        if creds is not self._creds:
+            self._creds = creds
+            try:
+                self._native = self._build(creds)
+            except Exception as e:  # e.g. mbedTLS refuses a key our checks let through
+                log.error("tls: cannot use the new credentials (%s); the previous ones stay in "
+                          "use" % e)
+        return self._native
+
+    def _new(self, protocol):
+        ctx = _tls.SSLContext(protocol)
+        available = ctx.get_ciphers()
+        missing = [name for name in self._ciphers if name not in available]
+        if missing:
+            raise TLSError("cipher suites not in this firmware: %s; it has: %s"
+                           % (", ".join(missing), ", ".join(available)), "config")
+        ctx.set_ciphers(list(self._ciphers))
+        return ctx
+
+    def _remember(self, conn):
+        # log_connection() needs to know how the connection was verified, and a TLS socket
+        # cannot carry attributes. Entries of handshakes that failed are never collected, so the
+        # table is emptied when it grows: a forgotten connection is logged UNVERIFIED.
+        if len(_modes) >= 16:
+            _modes.clear()
+        _modes[id(conn)] = self._mode
+        return conn
+
+
+class _ServerContext(_Context):
+    def wrap_socket(self, sock, server_side=True, do_handshake_on_connect=True,
+                    server_hostname=None):  # SSLContext.wrap_socket's signature, always a server
+        native = self._native_context()
+        return self._remember(native.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=do_handshake_on_connect))
+
+    def _build(self, creds):
+        if creds["SERVER_CERT"] is None:
+            raise TLSError("no server certificate: Net_Security has no SERVER_CERT/SERVER_KEY; "
+                           "make them with `netsec convert` or copy SERVER_CERT.der and "
+                           "SERVER_KEY.der to %s/" % OVERRIDE_DIR, "credentials")
+        if creds["SERVER_CHAIN"]:
+            raise TLSError("SERVER_CHAIN is not supported: MicroPython's tls loads one DER "
+                           "certificate per identity, so intermediates cannot be sent; issue "
+                           "SERVER_CERT directly from a CA the clients trust", "credentials")
+        ctx = self._new(_tls.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(creds["SERVER_CERT"], creds["SERVER_KEY"])
+        if self._mode != "none":
+            if not creds["CLIENT_CAS"]:
+                raise TLSError("client_auth=%r needs CLIENT_CAS, the CAs (or self-signed "
+                               "certificates) of the clients to accept; Net_Security has none"
+                               % self._mode, "credentials")
+            for ca in creds["CLIENT_CAS"]:
+                ctx.load_verify_locations(ca)
+            ctx.verify_mode = _tls.CERT_REQUIRED if self._mode == "required" else _tls.CERT_OPTIONAL
+            ctx.verify_callback = _verifier(creds["REVOKED"], "client", "CLIENT_CAS", None)
+        return ctx
+
+
+class _ClientContext(_Context):
+    def __init__(self, hostname, mode, cas, ciphers):
+        self._hostname = hostname
+        self._cas = cas
+        _Context.__init__(self, mode, ciphers)
+
+    def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True,
+                    server_hostname=None):
+        # The context's host name is the one verified, whatever name the caller connected to
+        # (asyncio passes the address when server_hostname is not given).
+        native = self._native_context()
+        return self._remember(native.wrap_socket(
+            sock, do_handshake_on_connect=do_handshake_on_connect,
+            server_hostname=self._hostname))
+
+    def _build(self, creds):
+        ctx = self._new(_tls.PROTOCOL_TLS_CLIENT)
+        if creds["CLIENT_CERT"] is not None:
+            ctx.load_cert_chain(creds["CLIENT_CERT"], creds["CLIENT_KEY"])
+        if self._mode == "encrypted":
+            ctx.verify_mode = _tls.CERT_NONE
+            return ctx
+        cas, trust = self._cas, "the cas given to client_context()"
+        if cas is None:
+            cas, trust = creds["EMAIL_SERVER_CAS"], "EMAIL_SERVER_CAS"
+        if not cas:
+            raise TLSError("no trust anchors to verify %s: %s is empty; add the server's CA "
+                           "or pass cas=" % (self._hostname, trust), "credentials")
+        for ca in cas:
+            ctx.load_verify_locations(ca)
+        ctx.verify_callback = _verifier(creds["REVOKED"], "server", trust, self._hostname)
+        return ctx
+
+
+def server_context(client_auth="none", ciphers=None):
+    """The ssl= for asyncio.start_server(): SERVER_CERT/SERVER_KEY, and client certificates
+    checked against CLIENT_CAS when client_auth is 'optional' or 'required'.
+
+    'optional' lets clients without a certificate in; a certificate that is presented is
+    checked for revocation and dates, but mbedTLS does not tell whether its chain verified,
+    so such connections are logged UNVERIFIED and log_connection() returns None for them.
+    """
+    if client_auth not in ("none", "optional", "required"):
+        raise ValueError("client_auth must be 'none', 'optional' or 'required', not %r"
+                         % (client_auth,))
+    return _ServerContext(client_auth, ciphers)
+
+
+def client_context(hostname, level="verified", cas=None, ciphers=None, allow_plaintext=False):
+    """The ssl= for asyncio.open_connection() to hostname.
+
+    level 'verified' (default): the server's certificate must chain to cas (default
+    EMAIL_SERVER_CAS) and be valid for hostname. 'encrypted': no authentication of the server,
+    logged on every connection. 'plaintext': returns None (no TLS), and only when the calling
+    service passes allow_plaintext=True. SNI is always sent. CLIENT_CERT/CLIENT_KEY, when set,
+    are offered to servers that ask for a client certificate.
+    """
+    if level not in ("verified", "encrypted", "plaintext"):
+        raise ValueError("level must be 'verified', 'encrypted' or 'plaintext', not %r" % (level,))
+    if not isinstance(hostname, str) or not hostname:
+        raise ValueError("client_context needs the server's host name, not %r" % (hostname,))
+    if level == "plaintext":
+        if not allow_plaintext:
+            raise ValueError("level 'plaintext' to %s: this service does not allow plaintext; "
+                             "use 'verified' or 'encrypted'" % hostname)
+        log.warning("tls: plaintext to %s: no encryption, no authentication" % hostname)
+        return None
+    if cas is not None:
+        cas = tuple(cas)
+        for i, ca in enumerate(cas):
+            _parse_cert(ca, "cas[%d]" % i)
+    return _ClientContext(hostname, level, cas, ciphers)
+
+
+def _cipher_list(ciphers):
+    if ciphers is None:
+        return CIPHERS
+    ciphers = tuple(ciphers)
+    if not ciphers or not all(isinstance(c, str) for c in ciphers):
+        raise ValueError("ciphers must be mbedTLS suite names such as %r" % CIPHERS[0])
+    weak = [c for c in ciphers if "-ECDHE-" not in c or "-GCM-" not in c]
+    if weak:
+        log.warning("tls: cipher suites without ECDHE + AES-GCM allowed: " + ", ".join(weak))
+    return ciphers
+
+
+# --- Verification during the handshake --------------------------------------------------------
+
+# Set by verify callbacks, read by explain(): the handshake's failure surfaces in the same
+# read or write call that ran the callback, so these belong to the exception being explained
+# as long as explain() is called straight away.
+_rejection = None  # (kind, message) when a callback failed the handshake
+_leaf = None  # (peer, subject DER, issuer DER, trust list name, host name) of the last peer
+_modes = {}  # id(TLS socket) -> the mode of the context that made it, for log_connection()
+
+
+def _verifier(revoked, peer, trust, hostname):
+    def verify(cert, depth):
+        # cert is a memoryview into mbedTLS memory, valid only during this call. Nothing may
+        # raise out of here: the exception would unwind through mbedTLS.
+        global _rejection, _leaf
+        try:
+            _rejection = None
+            serial, issuer, not_before, not_after, subject, _ = der.certificate(cert)
+            problem = clock.problem()
+            if problem:
+                _rejection = ("clock_unset", problem)
+                return _REJECTED
+            kind, problem = _dates(not_before, not_after, clock.utc())
+            if problem is None and revoked:
+                serials = revoked.get(bytes(issuer))
+                if serials and serial in serials:
+                    kind, problem = "revoked", ("(serial 0x%x, issued by %s) is revoked (REVOKED "
+                                                "in Net_Security)" % (serial, _text(issuer)))
+            if problem is None:
+                if depth == 0:
+                    _leaf = (peer, bytes(subject), bytes(issuer), trust, hostname)
+                return 0
+            who = "%s certificate %s" % (peer, _text(subject))
+            if depth:
+                who = "CA certificate %s in the %s's chain" % (_text(subject), peer)
+            _rejection = (kind, who + " " + problem)
+        except BaseException as e:  # even KeyboardInterrupt: see above
+            _rejection = ("other", "cannot read the %s's certificate: %r" % (peer, e))
+        return _REJECTED
+
+    return verify
+
+
+def _dates(not_before, not_after, now):
+    if now > not_after:
+        return "expired", ("expired on %s (device time %s)"
+                           % (der.time_text(not_after), der.time_text(now)))
+    if now < not_before:
+        return "not_yet_valid", ("is not valid before %s (device time %s)"
+                                 % (der.time_text(not_before), der.time_text(now)))
+    return None, None
+
+
+def _text(name):
+    try:
+        return der.name_text(name)
+    except ValueError:
+        return "<unreadable name>"
+
+
+# mbedTLS's certificate verification messages (raised as ValueError by MicroPython's tls).
+_VERIFY_FAILURES = (
+    ("not correctly signed by the trusted CA", "unknown_ca",
+     "{peer} certificate {subject} (issued by {issuer}) is not signed by a CA in {trust}"),
+    ("does not match with the expected CN", "hostname",
+     "{peer} certificate {subject} is not valid for the host name {host!r}"),
+    ("has expired", "expired",
+     "{peer} certificate {subject} has expired (device time {now})"),
+    ("starts in the future", "not_yet_valid",
+     "{peer} certificate {subject} is not valid yet (device time {now})"),
+    ("Usage does not match", "usage",
+     "{peer} certificate {subject} is not issued for this use (key usage)"),
+    ("unacceptable", "usage",
+     "{peer} certificate {subject} uses an algorithm or key this firmware refuses "
+     "(SHA-1, a small curve or a short RSA key)"),
+)
+
+_CLOSED = ("the peer closed the connection during the TLS handshake: it may accept none of this "
+           "device's cipher suites (TLS 1.2, ECDHE with AES-GCM), want a client certificate, or "
+           "not trust this device's certificate")
+_ERRORS = {
+    -0x7480: ("no_client_cert", "the client sent no certificate, but this server requires one "
+                                "(client_auth='required')"),
+    -0x6E00: ("no_common_cipher", "handshake failed: the peer offered no cipher suite, curve or "
+                                  "TLS version this device accepts (TLS 1.2, ECDHE with AES-GCM)"),
+    -0x7780: ("alert", "the peer aborted the handshake with a TLS alert: it may not trust this "
+                       "device's certificate, or accept none of its cipher suites"),
+    -0x7A00: ("usage", "the peer's certificate is not usable here (key usage, extended key usage "
+                       "or curve)"),
+    -0x7280: ("closed", _CLOSED),
+    -0x7880: ("closed", _CLOSED),
+    errno.ECONNRESET: ("closed", _CLOSED),
+    -0x7200: ("protocol", "the peer does not speak TLS 1.2 (a plain-text client on a TLS port, or "
+                          "an unsupported protocol version)"),
+    -0x7700: ("protocol", "the peer does not speak TLS 1.2 (a plain-text client on a TLS port, or "
+                          "an unsupported protocol version)"),
+    -0x6E80: ("protocol", "the peer supports no TLS version this device speaks (TLS 1.2)"),
+    errno.ENOMEM: ("memory", "not enough memory for another TLS session: lower the session "
+                             "limit or free memory"),
+}
+
+
+def explain(exc):
+    """A TLSError saying what went wrong in a handshake, for the exception it raised. Call it
+    straight away in the except block (it uses what the handshake's checks noted)."""
+    global _rejection, _leaf
+    rejection, leaf = _rejection, _leaf
+    _rejection = _leaf = None
+    if isinstance(exc, TLSError):
+        return exc
+    if type(exc).__name__ == "TimeoutError" or (
+            isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT):
+        return TLSError("TLS handshake timed out: the peer did not complete it in time", "timeout")
+    if isinstance(exc, OSError):
+        if exc.errno == _REJECTED and rejection:
+            return TLSError(rejection[1], rejection[0])
+        kind, message = _ERRORS.get(exc.errno, ("other", None))
+        if message:
+            return TLSError(message, kind)
+    if isinstance(exc, ValueError) and leaf and exc.args:
+        text = str(exc.args[0])
+        for marker, kind, template in _VERIFY_FAILURES:
+            if marker in text:
+                peer, subject, issuer, trust, host = leaf
+                return TLSError(template.format(
+                    peer=peer, subject=_text(subject), issuer=_text(issuer), trust=trust,
+                    host=host, now=clock.now_text()), kind)
+    return TLSError("TLS failed: %r" % (exc,))
+
+
+# --- The per-connection log line ----------------------------------------------------------------
+
+_WHY_UNVERIFIED = {
+    "encrypted": "encrypted only, the server was not authenticated",
+    "none": "client_auth=none",
+    "optional": "client_auth=optional, the certificate's chain cannot be checked",
+    "required": "no certificate",
+    "verified": "no certificate",
+    None: "connection not made by netsec.tls",
+}
+
+
+def log_connection(conn, role):
+    """Log 'ROLE TLSv1.2 SUITE VERIFIED|UNVERIFIED (why) peer=SUBJECT|none' for an established
+    connection (an asyncio stream or its TLS socket) and return the peer's subject if the peer
+    was verified, else None.
+
+    Call it only once the handshake has finished, i.e. after the first successful read or
+    write: MicroPython's tls crashes when asked for the cipher suite earlier.
+    """
+    sock = getattr(conn, "s", conn)
+    mode = _modes.pop(id(sock), None)
+    suite, version = sock.cipher()
+    cert = sock.getpeercert(True)
+    subject = None
+    if cert:
+        try:
+            subject = der.name_text(der.certificate(cert)[4])
+        except ValueError:
+            subject = "<unreadable certificate>"
+    verified = cert is not None and mode in ("verified", "required")
+    if verified:
+        status = "VERIFIED"
+    elif mode == "optional" and cert is None:
+        status = "UNVERIFIED (client_auth=optional, no certificate)"
+    else:
+        status = "UNVERIFIED (%s)" % _WHY_UNVERIFIED[mode]
+    log.info("%s %s %s %s peer=%s" % (role, version, suite, status, subject or "none"))
+    return subject if verified else None
