@@ -1,0 +1,1 @@
+"""netsec host CLI: certificates, Net_Security modules, firmware images."""

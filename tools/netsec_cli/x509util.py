@@ -1,0 +1,373 @@
+"""Reading PEM/DER files and describing certificates and keys, with what the firmware can use."""
+import base64
+import binascii
+import datetime
+import getpass
+import ipaddress
+import os
+import re
+import sys
+from collections import namedtuple
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from .problems import CliError
+
+PASSPHRASE_ENV = "NETSEC_KEY_PASSPHRASE"
+
+# What the firmware's mbedTLS profile (firmware/mbedtls/netsec_profile.h) can use.
+CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+RSA_BITS = (2048, 4096)
+SUPPORTED = "EC P-256, P-384 or P-521, or RSA 2048..4096"
+SIGNATURE_HASHES = ("sha256", "sha384", "sha512")
+
+# The public default test credentials (tests/certs/default): recognised by their CA's fingerprint,
+# or by the marker every one of their subjects carries.
+TEST_CA_SHA256 = "4a8199e6b54f333875658934456554aff8dffe7c96df4da5aa8b8211c14ec88c"
+TEST_MARKER = "PUBLIC TEST CREDENTIALS"
+
+# One thing found in an input file; `origin` names the file (and the PEM block) for messages.
+Item = namedtuple("Item", "kind obj origin")
+
+_BEGIN = re.compile(r"^-----BEGIN ([A-Z0-9 ]+)-----\s*$")
+_END = re.compile(r"^-----END ([A-Z0-9 ]+)-----\s*$")
+_KEY_LABELS = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY",
+               "DSA PRIVATE KEY")
+_REFUSED_LABELS = {  # label -> (what it is, what to do instead)
+    "CERTIFICATE REQUEST": ("a certificate request, not a certificate",
+                            "have your CA sign it (or make a signed one with netsec keygen)"),
+    "NEW CERTIFICATE REQUEST": ("a certificate request, not a certificate",
+                                "have your CA sign it (or make a signed one with netsec keygen)"),
+    "TRUSTED CERTIFICATE": ("an OpenSSL 'TRUSTED CERTIFICATE'",
+                            "write it as a plain one: openssl x509 -in FILE -out plain.pem"),
+    "PUBLIC KEY": ("a public key", "give the private key (or the certificate)"),
+    "OPENSSH PRIVATE KEY": ("an OpenSSH key",
+                            "convert it to PKCS#8 PEM: ssh-keygen -p -m PKCS8 -f FILE"),
+}
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(when):
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Passphrases:
+    """Passphrases for encrypted keys: from $NETSEC_KEY_PASSPHRASE, else a prompt on a terminal."""
+    def get(self, origin):
+        value = os.environ.get(PASSPHRASE_ENV)
+        if value is not None:
+            return value.encode()
+        if sys.stdin is not None and sys.stdin.isatty():
+            return getpass.getpass("Passphrase for %s: " % origin).encode()
+        raise CliError(
+            origin, "the private key is encrypted",
+            "set %s to its passphrase (or run in a terminal to be asked)" % PASSPHRASE_ENV)
+
+
+def read_items(path, passphrases):
+    """Every certificate, private key and CRL in a PEM (one or many blocks) or DER file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise CliError(path, "cannot read the file (%s)" % (e.strerror or e),
+                       "check the path and its permissions")
+    if not data.strip():
+        raise CliError(path, "the file is empty", "give the PEM or DER file itself")
+    if b"-----BEGIN" in data:
+        return _read_pem(path, data, passphrases)
+    return [_read_der(path, data, passphrases)]
+
+
+def _read_pem(path, data, passphrases):
+    text = data.decode("ascii", "replace")
+    items, block, number = [], None, 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        begin, end = _BEGIN.match(line), _END.match(line)
+        if begin:
+            if block:
+                raise _truncated(path, number, block, "line %d starts another block" % lineno)
+            number += 1
+            block = (begin.group(1), lineno, [line])
+        elif block:
+            block[2].append(line)
+            if end:
+                if end.group(1) != block[0]:
+                    raise CliError(
+                        path, "block %d (%s, line %d) ends with '%s' at line %d" %
+                        (number, block[0], block[1], line.strip(), lineno),
+                        "the file is damaged; copy it again")
+                item = _pem_block(path, number, block, passphrases)
+                if item:
+                    items.append(item)
+                block = None
+    if block:
+        raise _truncated(path, number, block, "the file ends")
+    if not items:
+        raise CliError(path, "no certificate, private key or CRL in the PEM file",
+                       "give the file that holds them")
+    return items
+
+
+def _truncated(path, number, block, why):
+    return CliError(
+        path, "block %d (%s, line %d) has no END line before %s: the file is truncated" %
+        (number, block[0], block[1], why), "copy the whole file again")
+
+
+def _pem_block(path, number, block, passphrases):
+    label, lineno, lines = block
+    origin = "%s block %d (line %d)" % (path, number, lineno)
+    if label == "EC PARAMETERS":  # `openssl ecparam -genkey` writes these before the key
+        return None
+    if label in _REFUSED_LABELS:
+        what, fix = _REFUSED_LABELS[label]
+        raise CliError(origin, "is " + what, fix)
+    pem = ("\n".join(lines) + "\n").encode()
+    if label in _KEY_LABELS:
+        return Item("key", _load_key(pem, serialization.load_pem_private_key, origin, passphrases),
+                    origin)
+    body = "".join(l for l in lines[1:-1] if ":" not in l)
+    try:
+        der = base64.b64decode("".join(body.split()), validate=True)
+    except binascii.Error:
+        raise CliError(origin, "the %s block is not valid base64" % label,
+                       "the file is damaged; copy it again")
+    try:
+        if label in ("CERTIFICATE", "X509 CERTIFICATE"):
+            return Item("cert", parsed_cert(x509.load_der_x509_certificate(der)), origin)
+        if label == "X509 CRL":
+            return Item("crl", x509.load_der_x509_crl(der), origin)
+    except ValueError as e:
+        raise CliError(origin, "the %s block is damaged or truncated (%s)" % (label, e),
+                       "copy the whole file again")
+    raise CliError(origin, "holds a '%s', not a certificate, private key or CRL" % label,
+                   "give PEM/DER certificates, private keys or CRLs")
+
+
+def parsed_cert(cert):
+    # cryptography parses some fields lazily; touch them now so damage is reported at load time.
+    cert.extensions, cert.subject, cert.issuer, cert.not_valid_after_utc
+    return cert
+
+
+def _read_der(path, data, passphrases):
+    for kind, load in (("cert", x509.load_der_x509_certificate), ("crl", x509.load_der_x509_crl)):
+        try:
+            obj = load(data)
+            return Item(kind, parsed_cert(obj) if kind == "cert" else obj, path)
+        except ValueError:
+            pass
+    try:  # is it a DER private key at all? (an encrypted one raises TypeError)
+        serialization.load_der_private_key(data, None)
+    except TypeError:
+        pass
+    except (ValueError, UnsupportedAlgorithm):
+        raise CliError(
+            path, "neither PEM (no -----BEGIN line) nor a DER certificate, private key "
+            "or CRL; it may be truncated",
+            "give the PEM or DER file (for .p12/.pfx: openssl pkcs12 -nodes -in FILE)")
+    return Item("key", _load_key(data, serialization.load_der_private_key, path, passphrases), path)
+
+
+def _load_key(data, load, origin, passphrases):
+    try:
+        return load(data, None)
+    except TypeError:  # encrypted: ask for the passphrase
+        pass
+    except UnsupportedAlgorithm as e:
+        raise CliError(origin, "the private key's type is unknown (%s)" % e,
+                       "use %s keys" % SUPPORTED)
+    except ValueError as e:
+        raise CliError(origin, "the private key is damaged or truncated (%s)" % e,
+                       "copy the whole file again")
+    try:
+        return load(data, passphrases.get(origin))
+    except (ValueError, TypeError):
+        raise CliError(origin, "cannot decrypt the private key: wrong passphrase",
+                       "set %s to the key's passphrase" % PASSPHRASE_ENV)
+
+
+def key_name(key):
+    """'EC P-256', 'RSA 2048', 'Ed25519' for a public or private key."""
+    if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
+        return "EC " + CURVES.get(key.curve.name, key.curve.name)
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+        return "RSA %d" % key.key_size
+    if isinstance(key, (dsa.DSAPublicKey, dsa.DSAPrivateKey)):
+        return "DSA %d" % key.key_size
+    if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
+        return "Ed25519"
+    if isinstance(key, (ed448.Ed448PublicKey, ed448.Ed448PrivateKey)):
+        return "Ed448"
+    return type(key).__name__
+
+
+def public_key(cert):
+    try:
+        return cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return None
+
+
+def cert_key_name(cert):
+    key = public_key(cert)
+    if key is None:
+        return "unknown (%s)" % cert.public_key_algorithm_oid.dotted_string
+    return key_name(key)
+
+
+def key_supported(key):
+    if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
+        return key.curve.name in CURVES
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+        return RSA_BITS[0] <= key.key_size <= RSA_BITS[1]
+    return False
+
+
+def check_key(key, origin, what):
+    """Refuse a key (or a certificate's key, key=None) that the firmware cannot use."""
+    if key is None or not key_supported(key):
+        name = key_name(key) if key is not None else "an unknown key type"
+        raise CliError(origin, "%s has %s, which the firmware's TLS cannot use" % (what, name),
+                       "use %s (netsec keygen makes EC P-256 by default)" % SUPPORTED)
+
+
+def check_signature_hash(cert, origin, what):
+    """Refuse certificates signed with a hash the firmware's mbedTLS rejects (SHA-1, MD5, ...)."""
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    name = algorithm.name if algorithm is not None else "EdDSA or an unknown algorithm"
+    if name not in SIGNATURE_HASHES:
+        raise CliError(origin,
+                       "%s is signed with %s, which the firmware's TLS rejects" % (what, name),
+                       "have it reissued with SHA-256 (or SHA-384/512) and an RSA or EC key")
+
+
+def same_key(private_key, cert):
+    pub = public_key(cert)
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pub is not None and private_key.public_key().public_bytes(*fmt) == pub.public_bytes(*fmt)
+
+
+def issued_by(cert, issuer):
+    """True when `issuer` signed `cert` (names match and the signature verifies)."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+
+
+def is_self_signed(cert):
+    return issued_by(cert, cert)
+
+
+def is_ca(cert):
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def sha256(cert):
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def is_test_credential(cert):
+    names = [
+        a.value for n in (cert.subject, cert.issuer)
+        for a in n.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    ]
+    return sha256(cert) == TEST_CA_SHA256 or any(TEST_MARKER in str(v) for v in names)
+
+
+def sans(cert):
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return ["DNS:" + n for n in ext.get_values_for_type(x509.DNSName)] + \
+           ["IP:" + str(a) for a in ext.get_values_for_type(x509.IPAddress)]
+
+
+def ext_key_usages(cert):
+    """The EKU OIDs, or None when the certificate has no EKU extension (= any use)."""
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return None
+
+
+def valid_for_host(cert, host):
+    """Does the certificate's subjectAltName cover `host` (a DNS name, or an IP address)?"""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for name in sans(cert):
+        kind, value = name.split(":", 1)
+        if address is not None:
+            if kind == "IP" and ipaddress.ip_address(value) == address:
+                return True
+        elif kind == "DNS" and _dns_match(value.lower(), host.lower().rstrip(".")):
+            return True
+    return False
+
+
+def _dns_match(pattern, host):
+    if pattern.startswith("*."):  # a wildcard covers exactly one leftmost label
+        head, _, rest = host.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == host
+
+
+def describe(cert, now=None):
+    """The facts a person (and the INFO constant) wants about a certificate."""
+    info = {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc),
+        "sans": sans(cert),
+        "key": cert_key_name(cert),
+        "sha256": sha256(cert),
+    }
+    if now is not None:
+        info["serial"] = "%x" % cert.serial_number
+        info["days_left"] = (cert.not_valid_after_utc - now).days
+    return info
+
+
+def validity_problem(cert, now):
+    """'expired on ...' / 'not valid until ...' / None."""
+    if cert.not_valid_after_utc < now:
+        return "expired on %s" % iso(cert.not_valid_after_utc)
+    if cert.not_valid_before_utc > now:
+        return "not valid until %s" % iso(cert.not_valid_before_utc)
+    return None
+
+
+def expires_soon(cert, now, days=30):
+    return now <= cert.not_valid_after_utc < now + datetime.timedelta(days=days)
+
+
+def der(cert):
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def key_der(key):
+    """PKCS#8 DER, unencrypted: what mbedTLS parses on the device."""
+    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
