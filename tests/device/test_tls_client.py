@@ -200,10 +200,10 @@ def openssl_server(tmp_path, identity, *options):
         [require_tool("openssl"), "s_server", "-rev", "-accept", "127.0.0.1:0", "-naccept", "1",
          "-cert", pki.write(tmp_path / "s.pem", cert), "-key", pki.write(tmp_path / "k.pem", key)]
         + list(options), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        bufsize=0)  # unbuffered: select() must see every line that has not been read yet
     seen = []
     while select.select([server.stdout], [], [], 10)[0]:
-        line = server.stdout.readline()
+        line = server.stdout.readline().decode()
         seen.append(line)
         if line.startswith("ACCEPT "):  # "ACCEPT 127.0.0.1:PORT"
             return server, int(line.rsplit(":", 1)[1])
@@ -222,7 +222,7 @@ def test_a_server_offering_only_a_weak_suite_is_refused(unix_image, tmp_path, fl
         output = connect(unix_image, flash, port, "verified")
     finally:
         server.kill()
-        openssl_said = server.communicate()[0]
+        openssl_said = server.communicate()[0].decode()
     if refused:
         assert "refused alert the peer aborted the handshake with a TLS alert" in output, output
         assert "no shared cipher" in openssl_said, openssl_said
