@@ -1,54 +1,66 @@
-"""TLS inside the guest: a server and a client context built from the frozen Net_Security,
-joined by an in-memory transport (guest_tls.py), complete a verified TLS 1.2 handshake."""
+"""TLS inside the guest: netsec.selftest joins a server and a client context built by netsec.tls
+from the frozen Net_Security over an in-memory pipe; they complete a verified TLS 1.2 handshake."""
 import ast
 import datetime
-from pathlib import Path
 
+import Net_Security  # the credentials frozen into the image (tests/conftest.py puts modules/ on the path)
 import pytest
 
 pytestmark = pytest.mark.qemu
 
-GUEST_TLS = (Path(__file__).parent / "guest_tls.py").read_text()
+
+def selftest(guest, hostname):
+    """Run netsec.selftest.run(hostname) in the guest: (what it printed, the report it returned)."""
+    out = guest.exec("from netsec import selftest\nprint(repr(selftest.run(%r)))" % hostname)
+    *printed, report = out.strip().splitlines()
+    return "\n".join(printed), ast.literal_eval(report)
 
 
-def in_guest(guest, expression):
-    """Evaluate `expression` in the guest, with guest_tls.py's functions defined there."""
-    out = guest.exec(GUEST_TLS + "\nprint(repr(%s))\n" % expression)
-    return ast.literal_eval(out.strip().splitlines()[-1])
-
-
-def test_ssl_contexts_load_net_security(guest):
-    assert in_guest(guest, "(type(server_context()).__name__, type(client_context()).__name__)") == (
-        "SSLContext", "SSLContext")
-
-
-def test_tls12_handshake_between_two_contexts_in_the_guest(guest):
-    report = in_guest(guest, "handshake('localhost')")
-    suite, version = report["cipher"]
-    assert version == "TLSv1.2"
-    assert suite.startswith("TLS-ECDHE-ECDSA-WITH-"), "only forward-secret ECDHE key exchange"
-    assert report["server_cipher"] == report["cipher"]
-    assert report["peer_cert_is_server_cert"]
-    assert report["pong"] == b"pong"
-    print("in-guest handshake: %s %s, heap in use peaked %.1f KB above the start"
-          % (suite, version, report["heap_peak"] / 1024))
+def test_selftest_handshakes_with_the_frozen_credentials(guest):
+    printed, report = selftest(guest, "localhost")
+    assert report["protocol"] == "TLSv1.2"
+    assert report["cipher"].startswith("TLS-ECDHE-ECDSA-WITH-"), "only forward-secret ECDHE"
+    assert report["peer"] == Net_Security.INFO["SERVER_CERT"]["subject"]
+    assert 0 < report["heap_peak"] < 192 * 1024
+    assert "selftest: OK TLSv1.2 %s peer=%s verified as 'localhost'" % (
+        report["cipher"], report["peer"]) in printed
+    print(printed.splitlines()[-1])
 
 
 def test_wrong_hostname_fails_verification(guest):
-    with pytest.raises(AssertionError, match="does not match with the expected CN"):
-        in_guest(guest, "handshake('wrong.example')")
+    with pytest.raises(AssertionError, match="TLSError: selftest: server certificate CN=localhost.* "
+                                         "is not valid for the host name 'wrong.example'"):
+        selftest(guest, "wrong.example")
+
+
+def test_untrusted_server_fails_verification(guest):
+    # The client end trusts only a CA that did not issue the server's certificate.
+    with pytest.raises(AssertionError, match="TLSError: selftest: server certificate CN=localhost.* "
+                                         "is not signed by a CA"):
+        guest.exec("from netsec import selftest\nimport Net_Security\n"
+                   "selftest.run('localhost', cas=(Net_Security.SERVER_CERT,))")
 
 
 @pytest.fixture
-def clock_in_2010(guest):
-    guest.exec("import machine\nmachine.RTC().datetime((2010, 1, 1, 4, 0, 0, 0, 0))")
-    yield
+def set_guest_clock(guest):
+    def set_clock(year):
+        guest.exec("import machine\nmachine.RTC().datetime((%d, 1, 1, 0, 0, 0, 0, 0))" % year)
+
+    yield set_clock
     now = datetime.datetime.now(datetime.timezone.utc)
     guest.soft_reset()
     guest.exec("import machine\nmachine.RTC().datetime(%r)" % (
         (now.year, now.month, now.day, now.weekday(), now.hour, now.minute, now.second, 0),))
 
 
-def test_certificate_dates_are_checked_against_the_guest_clock(guest, clock_in_2010):
-    with pytest.raises(AssertionError, match="validity starts in the future"):
-        in_guest(guest, "handshake('localhost')")
+def test_certificate_dates_are_checked_against_the_guest_clock(guest, set_guest_clock):
+    set_guest_clock(int(Net_Security.INFO["SERVER_CERT"]["not_after"][:4]) + 1)
+    with pytest.raises(AssertionError, match="TLSError: selftest: server certificate CN=localhost.* "
+                                         "expired on"):
+        selftest(guest, "localhost")
+
+
+def test_an_unset_clock_is_reported_as_such(guest, set_guest_clock):
+    set_guest_clock(2010)
+    with pytest.raises(AssertionError, match="TLSError: selftest: the device clock is not set"):
+        selftest(guest, "localhost")

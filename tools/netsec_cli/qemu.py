@@ -7,7 +7,7 @@ calls machine.reset(), which ends QEMU). Tests and `make run` call boot() instea
 
 The guest reads the host's clock at power-on through semihosting, which is why QEMU runs with
 semihosting enabled. --icount makes QEMU count one virtual nanosecond per instruction
-(-icount shift=0): runs then repeat exactly, which benchmarks want; the guest's clock then
+(-icount shift=0,sleep=off): runs then repeat exactly, which benchmarks want; the guest's clock then
 follows virtual time and drifts from the host's.
 """
 import argparse
@@ -40,7 +40,10 @@ def qemu_command(image, icount=False):
         "-semihosting-config", "enable=on,target=native",
     ]
     if icount:
-        command += ["-icount", "shift=0"]
+        # shift=0: one instruction per virtual nanosecond. sleep=off: an idle guest (WFI) jumps
+        # straight to the next timer deadline instead of following the host's clock, so it
+        # wakes at the same virtual instant on every run.
+        command += ["-icount", "shift=0,sleep=off"]
     return command
 
 
@@ -165,7 +168,7 @@ def main(argv=None):
     parser.add_argument("--image", default=str(DEFAULT_IMAGE),
                         help="firmware.elf to boot (default: %(default)s)")
     parser.add_argument("--icount", action="store_true",
-                        help="deterministic virtual time (-icount shift=0), for benchmarks")
+                        help="deterministic virtual time (-icount shift=0,sleep=off), for benchmarks")
     parser.add_argument("--log", help="write QEMU's own messages to this file")
     args = parser.parse_args(argv)
     # Being killed must still stop QEMU: turn SIGTERM/SIGHUP into an exit that runs cleanup.

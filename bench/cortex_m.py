@@ -1,0 +1,118 @@
+"""Rows 1-3 on the QEMU Cortex-M3 image, in guest instructions: handshake cost, heap per TLS
+session, bulk throughput. guest_tls.py does the work inside the guest; this side sets it up,
+turns clock ticks into instructions, and runs everything twice (two boots) to show that the
+counts repeat exactly."""
+import ast
+import re
+from pathlib import Path
+
+import identities
+from qemu_guest import Guest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARD = ROOT / "boards" / "QEMU_MPS2_AN385"
+CA_FILE = "/bench/ca.der"
+HANDSHAKE_PAIRS = 3  # per identity: each a new context's first (cold) and second handshake
+SESSION_LIMIT = 40  # bounds the sessions-until-full loop even with a much larger heap
+THROUGHPUT_BYTES = 32768
+THROUGHPUT_CHUNKS = (1024, 4096)
+
+
+def instructions_per_tick():
+    """time.ticks_cpu() counts the board's system clock: at 1 instruction per ns, 1e9/clock."""
+    header = (BOARD / "mps2_an385.h").read_text()
+    hz = int(re.search(r"#define MPS2_SYSCLK_HZ \((\d+)u?\)", header).group(1))
+    if 10**9 % hz:
+        raise SystemExit("bench: MPS2_SYSCLK_HZ=%d does not divide 1 GHz; ticks would not be "
+                         "whole instructions" % hz)
+    return 10**9 // hz
+
+
+def build_options(image):
+    """HEAP_KB and ENTROPY_SEED the image was built with (recorded next to it by the build)."""
+    text = (Path(image).parent / "netsec-build-options.txt").read_text()
+    return dict(item.split("=", 1) for item in text.split())
+
+
+def _call(guest, expression):
+    """Evaluate a guest_tls expression on a fresh heap; its value (the last line printed)."""
+    guest.soft_reset()
+    out = guest.exec("import sys\nsys.path.append('/bench')\nimport guest_tls\n"
+                     "print(repr(guest_tls.%s))" % expression)
+    return ast.literal_eval(out.strip().splitlines()[-1])
+
+
+def _mean(values):
+    values = list(values)
+    return sum(values) // len(values)
+
+
+def _identity_rows(guest, identity, per_tick):
+    guest.write_files({"/netsec-credentials/SERVER_CERT.der": identity.cert_der,
+                       "/netsec-credentials/SERVER_KEY.der": identity.key_der,
+                       CA_FILE: identity.ca_der})
+    cold, warm = [], []
+    for _ in range(HANDSHAKE_PAIRS):
+        (suite, protocol), (first, second) = _call(guest, "handshakes(%r)" % CA_FILE)
+        cold.append(first)
+        warm.append(second)
+    held, total_held, free_left, stopped_by = _call(
+        guest, "sessions_until_full(%r, %d)" % (CA_FILE, SESSION_LIMIT))
+    return {
+        "suite": suite, "protocol": protocol,
+        "handshake_instructions": {
+            "server": _mean(s for s, _ in warm) * per_tick,
+            "client": _mean(c for _, c in warm) * per_tick,
+            "server_cold": _mean(s for s, _ in cold) * per_tick,
+            "client_cold": _mean(c for _, c in cold) * per_tick,
+            "each_cold": [(s * per_tick, c * per_tick) for s, c in cold],
+            "each_warm": [(s * per_tick, c * per_tick) for s, c in warm],
+        },
+        "heap": {
+            "handshake_peak_both_ends": _call(guest, "handshake_heap_peak(%r)" % CA_FILE),
+            "idle_server_session": _call(guest, "idle_session(%r)" % CA_FILE),
+            "sessions_held": held,
+            "sessions_heap": total_held,
+            "free_after_sessions": free_left,
+            "next_session_failed_with": stopped_by,
+        },
+    }
+
+
+def _throughput(guest, per_tick):
+    results = []
+    for chunk in THROUGHPUT_CHUNKS:
+        (suite, _), write_ticks, read_ticks = _call(
+            guest, "throughput(%r, %d, %d)" % (CA_FILE, THROUGHPUT_BYTES, chunk))
+        results.append({"suite": suite, "write_size": chunk, "bytes": THROUGHPUT_BYTES,
+                        "encrypt_per_byte": write_ticks * per_tick / THROUGHPUT_BYTES,
+                        "decrypt_per_byte": read_ticks * per_tick / THROUGHPUT_BYTES})
+    return results
+
+
+def measure_once(image, ec, rsa):
+    """One boot of the image: every row-1-3 figure for both server identities."""
+    per_tick = instructions_per_tick()
+    guest = Guest(image)
+    try:
+        guest.write_files({"/bench/guest_tls.py": (Path(__file__).parent / "guest_tls.py").read_bytes()})
+        rows = {ec.name: _identity_rows(guest, ec, per_tick)}
+        rows["throughput"] = _throughput(guest, per_tick)  # with the EC identity, still in place
+        rows[rsa.name] = _identity_rows(guest, rsa, per_tick)
+        rows["qemu"] = guest.boot_command
+        return rows
+    finally:
+        guest.stop()
+
+
+def measure(image):
+    """measure_once() on two boots; the first's figures, and whether the second's matched."""
+    ec, rsa = identities.ec_p256(), identities.rsa_2048()
+    first = measure_once(image, ec, rsa)
+    second = measure_once(image, ec, rsa)
+    first["repeatable"] = first == second
+    if not first["repeatable"]:
+        first["second_boot"] = second
+    first["build"] = build_options(image)
+    first["instructions_per_tick"] = instructions_per_tick()
+    return first

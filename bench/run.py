@@ -1,0 +1,194 @@
+"""make bench: every benchmark, one table (Markdown, for the README), build/bench/results.json.
+
+Rows 1-3 count guest instructions in the QEMU Cortex-M3 image (repeatable to the instruction;
+measured on two boots to show it), row 4 times the unix image's HTTPS servers against each
+other on loopback (ratios from one run, servers taking turns), row 5 is sizes from the build.
+"""
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cortex_m
+import footprint
+import https
+
+ROOT = Path(__file__).resolve().parents[1]
+QEMU_IMAGE = ROOT / "build" / "qemu" / "MPS2_AN385" / "firmware.elf"
+UNIX_IMAGE = ROOT / "build" / "unix" / "micropython"
+OUT_DIR = ROOT / "build" / "bench"
+CLOCKS_MHZ = ((133, "RP2040"), (216, "STM32F7"))
+ASSUMPTION = ("seconds assume one instruction per clock cycle at %s: optimistic (loads, branches "
+              "and multiplies take more cycles; flash wait states; the RP2040's Cortex-M0+ "
+              "has no 32x32->64 multiply, which bignum arithmetic leans on), so read them as "
+              "lower bounds" % " and ".join("%d MHz (%s)" % c for c in CLOCKS_MHZ))
+
+
+def _machine():
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "load_at_start": os.getloadavg()[0],
+            "python": platform.python_version()}
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+def _minstr(n):
+    return "%.1f M instr" % (n / 1e6)
+
+
+def _seconds(n):
+    return ", ".join("%.2f s @ %d MHz" % (n / (mhz * 1e6), mhz) for mhz, _ in CLOCKS_MHZ)
+
+
+def _kb(n):
+    return "%.1f KB" % (n / 1024)
+
+
+def _both(r, value):
+    """'EC figure / RSA figure' for the two server identities."""
+    return " / ".join(value(r[name]) for name in ("EC P-256", "RSA-2048"))
+
+
+def _rows_cortex_m(r):
+    rows = []
+    for name in ("EC P-256", "RSA-2048"):
+        h = r[name]["handshake_instructions"]
+        rows.append(("1", "Full TLS handshake, %s server identity (%s): server side"
+                     % (name, r[name]["suite"]), "QEMU M3",
+                     "%s (%s)" % (_minstr(h["server"]), _seconds(h["server"])),
+                     "client side %s; a new context's first handshake: server %s, client %s"
+                     % (_minstr(h["client"]), _minstr(h["server_cold"]),
+                        _minstr(h["client_cold"])), ""))
+    heap_kb = r["build"]["HEAP_KB"]
+    rows += [
+        ("2", "Heap peak during a handshake, server and client in one heap (EC / RSA)",
+         "QEMU M3", _both(r, lambda x: _kb(x["heap"]["handshake_peak_both_ends"])), "", ""),
+        ("2", "Heap held by one idle established server session (EC / RSA)", "QEMU M3",
+         _both(r, lambda x: _kb(x["heap"]["idle_server_session"])), "", ""),
+        ("2", "Idle server sessions that fit in the %s KB heap (EC / RSA)" % heap_kb, "QEMU M3",
+         _both(r, lambda x: str(x["heap"]["sessions_held"])),
+         "then the next handshake failed, with %s free"
+         % _both(r, lambda x: _kb(x["heap"]["free_after_sessions"])), ""),
+    ]
+    bulk = max(r["throughput"], key=lambda t: t["write_size"])
+    others = "; ".join("%d-byte writes: %.0f + %.0f" % (t["write_size"], t["encrypt_per_byte"],
+                                                       t["decrypt_per_byte"])
+                       for t in r["throughput"] if t is not bulk)
+    rows.append(("3", "Bulk data through an established session (%s), %d-byte writes: "
+                 "instructions per byte" % (bulk["suite"], bulk["write_size"]), "QEMU M3",
+                 "encrypt %.0f + decrypt %.0f" % (bulk["encrypt_per_byte"],
+                                                  bulk["decrypt_per_byte"]),
+                 "%s; sending %.2f MB/s at %d MHz" % (others, CLOCKS_MHZ[0][0] / bulk["encrypt_per_byte"],
+                                                     CLOCKS_MHZ[0][0]), ""))
+    rows.append(("1-3", "Rows 1-3 measured again on a second boot", "QEMU M3",
+                 "identical" if r["repeatable"] else "DIFFERENT (see results.json)", "", ""))
+    return rows
+
+
+_PEERS = (("microdot", "microdot"), ("microdot-nodelay", "microdot, Nagle off"),
+          ("floor", "floor"))
+
+
+def _rows_https(r):
+    def figure(s):
+        if "unavailable" in s:
+            return "n/a"
+        return "%.0f req/s (%d handshakes)" % (s["requests_per_s"], s["handshakes_per_round"])
+
+    rows = []
+    for scenario in r["scenarios"].values():
+        servers = scenario["servers"]
+        netsec = servers["netsec"]
+        ratios = []
+        for peer, _ in _PEERS:
+            if "unavailable" in netsec or "unavailable" in servers[peer]:
+                ratios.append("n/a")
+            else:
+                ratios.append("%.2fx" % (netsec["requests_per_s"] / servers[peer]["requests_per_s"]))
+        rows.append(("4", "HTTPS, %s: %d requests per round" % (scenario["description"],
+                                                     _requests(servers)),
+                     "unix", figure(netsec),
+                     "; ".join("%s %s" % (label, figure(servers[peer])) for peer, label in _PEERS),
+                     " / ".join(ratios)))
+    notes = sorted({s["unavailable"] for sc in r["scenarios"].values()
+                    for s in sc["servers"].values() if "unavailable" in s})
+    return rows, notes
+
+
+def _requests(servers):
+    return max(s.get("requests_per_round", 0) for s in servers.values())
+
+
+def _rows_footprint(r):
+    text, without = r["image"]["text"], r["image_without_netsec"]["text"]
+    return [
+        ("5", "Frozen netsec package: bytecode, constants, tables", "QEMU M3",
+         _kb(r["frozen_netsec_bytes"]),
+         "Net_Security (default credentials) %s" % _kb(r["frozen_net_security_bytes"]), ""),
+        ("5", "Image text, with netsec vs the same build without netsec and Net_Security",
+         "QEMU M3", _kb(text), _kb(without), "+%s" % _kb(text - without)),
+    ]
+
+
+def table(rows):
+    header = ("#", "Measurement", "Image", "Figure", "Peer / detail", "Ratio")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- running ---------------------------------------------------------------------------------
+
+def main():
+    for image in (QEMU_IMAGE, UNIX_IMAGE):
+        if not image.is_file():
+            raise SystemExit("bench: %s not found: build the images with `make images`" % image)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "machine": _machine(), "assumption": ASSUMPTION}
+    print("bench: rows 1-3, QEMU Cortex-M3 image, two boots ...", flush=True)
+    results["cortex_m"] = cortex_m.measure(QEMU_IMAGE)
+    print("bench: row 5, building the QEMU image without netsec ...", flush=True)
+    results["footprint"] = footprint.measure(QEMU_IMAGE, results["cortex_m"]["build"]["HEAP_KB"])
+    print("bench: row 4, HTTPS servers on the unix image ...", flush=True)
+    results["https"] = https.measure(UNIX_IMAGE, OUT_DIR)
+    results["seconds"] = round(time.monotonic() - started)
+
+    https_rows, https_notes = _rows_https(results["https"])
+    rows = _rows_cortex_m(results["cortex_m"]) + https_rows + _rows_footprint(results["footprint"])
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    build = results["cortex_m"]["build"]
+    print()
+    print(table(rows))
+    print()
+    print("QEMU: %s (HEAP_KB=%s, ENTROPY_SEED=%s); 1 instruction = 1 ns of virtual time."
+          % (results["cortex_m"]["qemu"], build["HEAP_KB"], build["ENTROPY_SEED"]))
+    print("Note: " + ASSUMPTION + ".")
+    print("Row 4: %s, %d cores, load %.1f at start; microdot %s; medians of %d alternating "
+          "rounds: compare ratios, not absolute numbers."
+          % (results["machine"]["cpu"], results["machine"]["cores"],
+             results["machine"]["load_at_start"], results["https"]["microdot_version"],
+             results["https"]["rounds"]))
+    for note in https_notes:
+        print("n/a: " + note)
+    print("Results: %s (%d s)" % (OUT_DIR / "results.json", results["seconds"]))
+    if not results["cortex_m"]["repeatable"]:
+        print("bench: WARNING: rows 1-3 differed between two boots (second_boot in "
+              "results.json). Exact repeats need QEMU's -icount shift=0,sleep=off: with "
+              "sleep=on a wake-up from WFI lands at a host-dependent virtual time.",
+              file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
