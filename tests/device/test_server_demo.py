@@ -42,7 +42,7 @@ def https_get(port, path, context=None):
 def test_demo_status_page_json_and_static_file(unix_image, tmp_path):
     port = free_port()
     proc = start([str(unix_image), "-m", "netsec.demo", str(port), "site"], tmp_path,
-                 "demo: open https://127.0.0.1:%d/" % port)
+                 "netsec https server on 127.0.0.1:%d" % port)  # listening
     try:
         cert = Net_Security.INFO["SERVER_CERT"]  # the credentials frozen into the image
         status, headers, page = https_get(port, "/")
