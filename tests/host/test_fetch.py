@@ -1,0 +1,64 @@
+"""firmware/fetch.py: pinned sources are checked, and a bad one stops the build with a message
+that names the package, the expected hash and what to do. (The real fetch runs in every build.)"""
+import hashlib
+import importlib.util
+import subprocess
+
+import pytest
+
+from harness import ROOT
+
+
+@pytest.fixture
+def fetch(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("fetch", ROOT / "firmware" / "fetch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "CACHE", tmp_path / "cache")
+    return module
+
+
+def mbedtls(fetch):
+    return next(s for s in fetch.read_lock() if s["name"] == "mbedtls")
+
+
+def test_the_lock_pins_every_source_with_a_sha256(fetch):
+    sources = {s["name"]: s for s in fetch.read_lock()}
+    assert set(sources) == {"micropython", "mbedtls", "lwip"}
+    for s in sources.values():
+        assert len(s["sha256"]) == 64 and int(s["sha256"], 16) >= 0
+
+
+def test_a_tarball_that_does_not_match_its_pin_stops_the_build(fetch):
+    source = mbedtls(fetch)
+    fetch.CACHE.mkdir()
+    (fetch.CACHE / source["orig"]).write_bytes(b"not the pinned mbedtls")
+    with pytest.raises(fetch.FetchError) as error:
+        fetch.fetch_debian(source)
+    message = str(error.value)
+    assert "mbedtls" in message and source["sha256"] in message and "firmware/sources.lock" in message
+    assert "run make again to re-fetch" in message
+    # The bad download is set aside, never used, and never taken for the cached one.
+    assert not (fetch.CACHE / source["orig"]).exists()
+    assert (fetch.CACHE / (source["orig"] + ".bad")).exists()
+
+
+def test_a_cached_tarball_that_matches_is_used_without_downloading(fetch, monkeypatch):
+    fetch.CACHE.mkdir()
+    tarball = fetch.CACHE / "pinned.orig.tar.xz"
+    tarball.write_bytes(b"the pinned bytes")
+    source = dict(mbedtls(fetch), orig=tarball.name, sha256=hashlib.sha256(b"the pinned bytes").hexdigest())
+    monkeypatch.setattr(fetch, "run", lambda *a, **k: pytest.fail("downloaded although cached"))
+    assert fetch.fetch_debian(source) == tarball
+
+
+def test_without_apt_it_says_to_use_the_git_route(fetch, monkeypatch):
+    monkeypatch.setattr(fetch.shutil, "which", lambda name: None)
+    with pytest.raises(fetch.FetchError, match="make SOURCES=git"):
+        fetch.fetch_debian(mbedtls(fetch))
+
+
+def test_an_unknown_route_is_refused(tmp_path):
+    out = subprocess.run(["python3", str(ROOT / "firmware" / "fetch.py")], env={"SOURCES": "svn", "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "SOURCES must be 'debian' or 'git'" in out.stderr
