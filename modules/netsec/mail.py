@@ -142,7 +142,6 @@ class Session:
         self.stream = writer
         if ssl is not None:
             self._sslsock = writer.s
-            self._start_handshake()
         await self._expect(220, "greeting")
         self._tls_established()
         await self._ehlo()
@@ -157,14 +156,6 @@ class Session:
             log.warning("mail: relay %s certificate NOT verified (verify='encrypted'): anyone on "
                         "the path can read and change the mail" % self._where())
         return ctx
-
-    def _start_handshake(self):
-        # The TLS socket only starts its handshake inside a read or write. Waiting for the relay's
-        # greeting polls for input first, and the relay waits for our ClientHello: deadlock. One
-        # non-blocking read sends the ClientHello; it cannot return data before the handshake.
-        data = self._sslsock.read(_READ_SIZE)
-        if data:
-            self._replies += self._parser.feed(data)
 
     def _tls_established(self):
         if self._sslsock is not None and not self.encrypted:

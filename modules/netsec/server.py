@@ -712,12 +712,12 @@ class Server:
         finally:
             if conn is not None:
                 self._connections.remove(conn)
-            # The TLS socket first (close_notify). It closes the TCP socket too, except after a
-            # failed handshake, when MicroPython's tls has already let go of it: so close that
-            # as well, at once, before any new descriptor can take its number.
+            # Closing the TLS socket sends close_notify and closes the TCP socket, after a failed
+            # handshake too (firmware/patches/0001 and 0003).
             if tls_sock is not None:
                 tls_sock.close()
-            sock.close()
+            else:
+                sock.close()
             stats["active"] -= 1
             self._slot_freed.set()
             conn = None

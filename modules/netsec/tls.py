@@ -189,11 +189,26 @@ def _check(creds, origins):
                              "saved without its public part cannot be checked: re-export it with "
                              "`netsec convert`)" % (key_field, where(key_field), cert_field,
                                                     where(cert_field)))
+    _check_chain(creds["SERVER_CERT"], creds["SERVER_CHAIN"], where)
     revoked = creds["REVOKED"]
     if not isinstance(revoked, dict) or not all(
             isinstance(k, bytes) and isinstance(v, (tuple, list)) for k, v in revoked.items()):
         raise ValueError("REVOKED (%s) must map issuer Name DER bytes to serial numbers"
                          % where("REVOKED"))
+
+
+def _check_chain(leaf, chain, where):
+    # Sent to clients in this order: a wrong order would fail on their side, far from here.
+    if leaf is None:
+        return
+    child, child_name = leaf, "SERVER_CERT"
+    for i, cert in enumerate(chain):
+        name = "SERVER_CHAIN (%s)" % where("SERVER_CHAIN", i)
+        issuer = der.certificate(child)[1]
+        if bytes(issuer) != bytes(der.certificate(cert)[4]):
+            raise ValueError("%s is not the issuer of %s (issued by %s): list the intermediates "
+                             "leaf's issuer first" % (name, child_name, _text(issuer)))
+        child, child_name = cert, name
 
 
 def _is_der_sequence(data):
@@ -277,12 +292,9 @@ class _ServerContext(_Context):
             raise TLSError("no server certificate: Net_Security has no SERVER_CERT/SERVER_KEY; "
                            "make them with `netsec convert` or copy SERVER_CERT.der and "
                            "SERVER_KEY.der to %s/" % OVERRIDE_DIR, "credentials")
-        if creds["SERVER_CHAIN"]:
-            raise TLSError("SERVER_CHAIN is not supported: MicroPython's tls loads one DER "
-                           "certificate per identity, so intermediates cannot be sent; issue "
-                           "SERVER_CERT directly from a CA the clients trust", "credentials")
         ctx = self._new(_tls.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(creds["SERVER_CERT"], creds["SERVER_KEY"])
+        # The leaf and its intermediates, so that clients trusting only the root can verify.
+        ctx.load_cert_chain((creds["SERVER_CERT"],) + creds["SERVER_CHAIN"], creds["SERVER_KEY"])
         if self._mode != "none":
             if not creds["CLIENT_CAS"]:
                 raise TLSError("client_auth=%r needs CLIENT_CAS, the CAs (or self-signed "
@@ -333,9 +345,8 @@ def server_context(client_auth="none", ciphers=None):
     """The ssl= for asyncio.start_server(): SERVER_CERT/SERVER_KEY, and client certificates
     checked against CLIENT_CAS when client_auth is 'optional' or 'required'.
 
-    'optional' lets clients without a certificate in; a certificate that is presented is
-    checked for revocation and dates, but mbedTLS does not tell whether its chain verified,
-    so such connections are logged UNVERIFIED and log_connection() returns None for them.
+    'optional' lets clients without a certificate in (logged UNVERIFIED); a certificate that
+    is presented must verify as with 'required', or the handshake fails.
     """
     if client_auth not in ("none", "optional", "required"):
         raise ValueError("client_auth must be 'none', 'optional' or 'required', not %r"
@@ -516,7 +527,7 @@ def explain(exc):
 _WHY_UNVERIFIED = {
     "encrypted": "encrypted only, the server was not authenticated",
     "none": "client_auth=none",
-    "optional": "client_auth=optional, the certificate's chain cannot be checked",
+    "optional": "client_auth=optional, no certificate",
     "required": "no certificate",
     "verified": "no certificate",
     None: "connection not made by netsec.tls",
@@ -529,7 +540,7 @@ def log_connection(conn, role):
     was verified, else None.
 
     Call it only once the handshake has finished, i.e. after the first successful read or
-    write: MicroPython's tls crashes when asked for the cipher suite earlier.
+    write: earlier, the TLS socket has no cipher suite to report (OSError ENOTCONN).
     """
     sock = getattr(conn, "s", conn)
     mode = _modes.pop(id(sock), None)
@@ -541,11 +552,11 @@ def log_connection(conn, role):
             subject = der.name_text(der.certificate(cert)[4])
         except ValueError:
             subject = "<unreadable certificate>"
-    verified = cert is not None and mode in ("verified", "required")
+    # A certificate the peer presented was verified in all three modes: with 'optional' the
+    # firmware fails the handshake when it does not verify (firmware/patches/0005-*).
+    verified = cert is not None and mode in ("verified", "required", "optional")
     if verified:
         status = "VERIFIED"
-    elif mode == "optional" and cert is None:
-        status = "UNVERIFIED (client_auth=optional, no certificate)"
     else:
         status = "UNVERIFIED (%s)" % _WHY_UNVERIFIED[mode]
     log.info("%s %s %s %s peer=%s" % (role, version, suite, status, subject or "none"))

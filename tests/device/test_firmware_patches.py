@@ -1,0 +1,252 @@
+"""One test per firmware/patches/*.patch (0002 on), each on the unix image against real peers
+and each failing on a firmware built without its patch. 0001 is shown in test_image.py."""
+import os
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+import certfactory as pki
+from harness import CERTS, require_tool
+from mpy import MicroPython, free_port, run, write_credentials
+
+pytestmark = pytest.mark.device
+
+
+# --- 0002-tls-cipher-before-handshake-raises-enotconn.patch --------------------------------------
+
+CIPHER_TOO_EARLY = """
+import errno, socket, tls
+ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+conn = ctx.wrap_socket(socket.socket(), server_hostname="localhost", do_handshake_on_connect=False)
+for moment in ("before the handshake", "after close"):
+    try:
+        print(moment, conn.cipher())
+    except OSError as e:
+        print(moment, "OSError", errno.errorcode[e.errno])
+    conn.close()
+print("alive")
+"""
+
+
+def test_cipher_without_a_session_raises_enotconn(unix_image, tmp_path):
+    status, output = run(unix_image, CIPHER_TOO_EARLY, tmp_path / "flash")
+    assert status == 0, "the image crashed (status %d): %s" % (status, output)
+    assert output.splitlines() == ["before the handshake OSError ENOTCONN",
+                                   "after close OSError ENOTCONN", "alive"]
+
+
+# --- 0003-tls-close-tcp-socket-after-failed-handshake.patch --------------------------------------
+
+# MicroPython's own asyncio TLS server: after wrap_socket() only the TLS socket is left to close.
+GARBAGE_SERVER = """
+import sys, asyncio, tls, Net_Security
+port = int(sys.argv[1])
+ctx = tls.SSLContext(tls.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(Net_Security.SERVER_CERT, Net_Security.SERVER_KEY)
+
+async def handle(reader, writer):
+    try:
+        await reader.read(100)
+    except OSError as e:
+        print("handshake failed", e)
+    writer.close()
+    await writer.wait_closed()
+    print("closed")
+
+async def main():
+    await asyncio.start_server(handle, "127.0.0.1", port, ssl=ctx)
+    print("ready", port)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def open_descriptors(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_a_failed_handshake_closes_the_tcp_connection(unix_image, tmp_path):
+    with MicroPython(unix_image, GARBAGE_SERVER, tmp_path / "flash", [free_port()]) as mp:
+        port = mp.ready()
+        baseline = open_descriptors(mp.process.pid)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"GET / HTTP/1.0\r\n\r\n")  # plain HTTP to the TLS port
+            mp.expect("handshake failed")
+            mp.expect("closed")
+            try:
+                while client.recv(100):  # an alert may come first
+                    pass
+            except ConnectionResetError:  # closed with our unread request bytes: also the end
+                pass
+            except socket.timeout:
+                pytest.fail("the device closed the TLS socket but kept the TCP connection open")
+        assert open_descriptors(mp.process.pid) == baseline
+
+
+# --- 0004-tls-load-cert-chain-accepts-a-chain.patch ----------------------------------------------
+
+# A netsec.tls server on 127.0.0.1:PORT with client_auth=MODE. Per connection: "hello SUBJECT" (the
+# verified client) or "hello anonymous", or the line "refused KIND MESSAGE" from tls.explain().
+SERVER = """
+import sys, asyncio
+from netsec import tls
+port, client_auth = int(sys.argv[1]), sys.argv[2]
+
+async def handle(r, w):
+    try:
+        await r.readline()
+        subject = tls.log_connection(r, "server")
+        w.write(("hello %s\\n" % (subject or "anonymous")).encode())
+        await w.drain()
+    except Exception as e:
+        error = tls.explain(e)
+        print("refused", error.kind, error)
+    w.close()
+    await w.wait_closed()
+
+async def main():
+    try:
+        ctx = tls.server_context(client_auth)
+    except tls.TLSError as e:
+        print("unusable", e)
+        return
+    await asyncio.start_server(handle, "127.0.0.1", port, ssl=ctx)
+    print("ready", port)
+    while True:
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def hello(port, cafile, identity=None, tmp_path=None):
+    """Connect with CPython ssl trusting cafile, say a line; the reply, or the ssl error."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    if identity:
+        cert, key = identity
+        ctx.load_cert_chain(pki.write(tmp_path / "client.pem", cert),
+                            pki.write(tmp_path / "client-key.pem", key))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as conn:
+                conn.sendall(b"hi\n")
+                return conn.makefile("rb").readline().decode().strip()
+    except (OSError, ssl.SSLError) as e:
+        return e
+
+
+@pytest.fixture(scope="module")
+def chain_pki():
+    root = pki.ca("Root CA")
+    intermediate = pki.ca("Intermediate CA", signer=root)
+    return root, intermediate, pki.leaf(intermediate, hosts=("localhost",))
+
+
+def test_a_server_chain_lets_clients_that_trust_only_the_root_verify(unix_image, tmp_path,
+                                                                    chain_pki):
+    openssl = require_tool("openssl")
+    (root, _), (intermediate, _), (leaf, key) = chain_pki
+    flash = tmp_path / "flash"
+    write_credentials(flash, SERVER_CERT=pki.der(leaf), SERVER_KEY=pki.der(key),
+                      SERVER_CHAIN=(pki.der(intermediate),))
+    root_pem = pki.write(tmp_path / "root.pem", root)
+    with MicroPython(unix_image, SERVER, flash, [free_port(), "none"]) as mp:
+        port = mp.ready()
+        assert hello(port, root_pem) == "hello anonymous"
+        out = subprocess.run(
+            [openssl, "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile", root_pem,
+             "-verify_return_error", "-verify_hostname", "localhost", "-servername", "localhost",
+             "-showcerts", "-ign_eof"],
+            input="hi\n", capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "depth=2 CN = Root CA" in out.stderr and "verify return:1" in out.stderr
+    assert " 1 s:CN = Intermediate CA" in out.stdout  # the chain as the image sent it
+    assert "hello anonymous" in out.stdout
+
+
+def test_a_server_chain_in_the_wrong_order_is_refused_naming_it(unix_image, tmp_path, chain_pki):
+    (root, _), (intermediate, _), (leaf, key) = chain_pki
+    flash = tmp_path / "flash"
+    write_credentials(flash, SERVER_CERT=pki.der(leaf), SERVER_KEY=pki.der(key),
+                      SERVER_CHAIN=(pki.der(root), pki.der(intermediate)))
+    with MicroPython(unix_image, SERVER, flash, [free_port(), "none"]) as mp:
+        error = mp.expect("ERROR tls: refused the credentials")
+    assert ("SERVER_CHAIN (item 0 of netsec-credentials/Net_Security.py) is not the issuer of "
+            "SERVER_CERT (issued by CN=Intermediate CA): list the intermediates leaf's issuer "
+            "first") in error
+
+
+# --- 0005-mbedtls-cert-optional-verifies-a-presented-certificate.patch ---------------------------
+
+def test_optional_client_auth_admits_no_certificate_or_a_verified_one(unix_image, tmp_path):
+    server_ca, client_ca, other_ca = pki.ca("Server CA"), pki.ca("Client CA"), pki.ca("Other CA")
+    server_cert, server_key = pki.leaf(server_ca, hosts=("localhost",))
+    client = pki.leaf(client_ca, hosts=(), cn="client-1", usage=pki.CLIENT_AUTH)
+    intruder = pki.leaf(other_ca, hosts=(), cn="intruder", usage=pki.CLIENT_AUTH)
+    flash = tmp_path / "flash"
+    write_credentials(flash, SERVER_CERT=pki.der(server_cert), SERVER_KEY=pki.der(server_key),
+                      CLIENT_CAS=(pki.der(client_ca[0]),))
+    server_ca_pem = pki.write(tmp_path / "server-ca.pem", server_ca[0])
+    line = "INFO server TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 "
+    with MicroPython(unix_image, SERVER, flash, [free_port(), "optional"]) as mp:
+        port = mp.ready()
+        assert isinstance(hello(port, server_ca_pem, intruder, tmp_path), ssl.SSLError)
+        assert mp.expect("refused") == (
+            "refused unknown_ca client certificate CN=intruder (issued by CN=Other CA) is not "
+            "signed by a CA in CLIENT_CAS")
+        assert hello(port, server_ca_pem, client, tmp_path) == "hello CN=client-1"
+        assert mp.expect("INFO server") == line + "VERIFIED peer=CN=client-1"
+        assert hello(port, server_ca_pem) == "hello anonymous"
+        assert mp.expect("INFO server") == (
+            line + "UNVERIFIED (client_auth=optional, no certificate) peer=none")
+
+
+# --- 0006-tls-client-poll-before-handshake-waits-for-writable.patch ------------------------------
+
+# MicroPython's own asyncio TLS client, reading first: the server's greeting, as SMTP starts.
+READ_FIRST_CLIENT = """
+import sys, asyncio, tls, Net_Security
+port = int(sys.argv[1])
+ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(Net_Security.EMAIL_SERVER_CAS[0])  # the public test CA
+
+async def main():
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
+                                                   server_hostname="localhost")
+    try:
+        print("greeting", (await asyncio.wait_for(reader.readline(), 5)).decode().strip())
+    except asyncio.TimeoutError:
+        print("no greeting within 5 s")
+    writer.close()
+    await writer.wait_closed()
+
+asyncio.run(main())
+"""
+
+
+def test_a_client_reading_first_starts_the_handshake(unix_image, tmp_path):
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(CERTS / "server.pem", CERTS / "server-key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(20)
+
+    def speak_first():
+        conn, _ = listener.accept()
+        try:
+            with ctx.wrap_socket(conn, server_side=True) as tls_conn:  # waits for the ClientHello
+                tls_conn.sendall(b"220 localhost ready\r\n")
+        except (OSError, ssl.SSLError):
+            pass
+
+    server = threading.Thread(target=speak_first, daemon=True)
+    server.start()
+    with listener:
+        status, output = run(unix_image, READ_FIRST_CLIENT, tmp_path / "flash",
+                             [listener.getsockname()[1]], timeout=30)
+    server.join(10)
+    assert status == 0, output
+    assert output.splitlines()[-1] == "greeting 220 localhost ready"
