@@ -19,6 +19,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from netsec_cli.process import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_SCRIPT = Path(__file__).resolve().parent / "https_servers.py"
 CA = ROOT / "tests" / "certs" / "default" / "ca.pem"  # issued the default Net_Security's server
@@ -99,13 +101,7 @@ class Server:
         return " ".join(self.log_path.read_text(errors="replace").split()[-40:])
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 class _CountingConnection(http.client.HTTPSConnection):

@@ -19,7 +19,13 @@ import threading
 import time
 from pathlib import Path
 
+from netsec_cli.process import stop_process
+
 _numbers = itertools.count()
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+# Device-side scripts that several test modules run (see each file's header).
+TLS_RESPONDER = (SCRIPTS / "tls_responder.py").read_text()
+HELLO_SERVER = (SCRIPTS / "tls_hello_server.py").read_text()
 OVERRIDE_DIR = "netsec-credentials"  # netsec.tls.OVERRIDE_DIR, relative to the working directory
 
 
@@ -105,13 +111,7 @@ class MicroPython:
         return status
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._reader.join(5)
 
     def _state(self):

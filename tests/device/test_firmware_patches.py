@@ -10,7 +10,7 @@ import pytest
 
 import certfactory as pki
 from harness import CERTS, require_tool
-from mpy import MicroPython, free_port, run, write_credentials
+from mpy import HELLO_SERVER, MicroPython, free_port, run, write_credentials
 
 pytestmark = pytest.mark.device
 
@@ -89,38 +89,6 @@ def test_a_failed_handshake_closes_the_tcp_connection(unix_image, tmp_path):
 
 # --- 0004-tls-load-cert-chain-accepts-a-chain.patch ----------------------------------------------
 
-# A netsec.tls server on 127.0.0.1:PORT with client_auth=MODE. Per connection: "hello SUBJECT" (the
-# verified client) or "hello anonymous", or the line "refused KIND MESSAGE" from tls.explain().
-SERVER = """
-import sys, asyncio
-from netsec import tls
-port, client_auth = int(sys.argv[1]), sys.argv[2]
-
-async def handle(r, w):
-    try:
-        await r.readline()
-        subject = tls.log_connection(r, "server")
-        w.write(("hello %s\\n" % (subject or "anonymous")).encode())
-        await w.drain()
-    except Exception as e:
-        error = tls.explain(e)
-        print("refused", error.kind, error)
-    w.close()
-    await w.wait_closed()
-
-async def main():
-    try:
-        ctx = tls.server_context(client_auth)
-    except tls.TLSError as e:
-        print("unusable", e)
-        return
-    await asyncio.start_server(handle, "127.0.0.1", port, ssl=ctx)
-    print("ready", port)
-    while True:
-        await asyncio.sleep(60)
-
-asyncio.run(main())
-"""
 
 
 def hello(port, cafile, identity=None, tmp_path=None):
@@ -154,7 +122,7 @@ def test_a_server_chain_lets_clients_that_trust_only_the_root_verify(unix_image,
     write_credentials(flash, SERVER_CERT=pki.der(leaf), SERVER_KEY=pki.der(key),
                       SERVER_CHAIN=(pki.der(intermediate),))
     root_pem = pki.write(tmp_path / "root.pem", root)
-    with MicroPython(unix_image, SERVER, flash, [free_port(), "none"]) as mp:
+    with MicroPython(unix_image, HELLO_SERVER, flash, [free_port(), "none"]) as mp:
         port = mp.ready()
         assert hello(port, root_pem) == "hello anonymous"
         out = subprocess.run(
@@ -173,7 +141,7 @@ def test_a_server_chain_in_the_wrong_order_is_refused_naming_it(unix_image, tmp_
     flash = tmp_path / "flash"
     write_credentials(flash, SERVER_CERT=pki.der(leaf), SERVER_KEY=pki.der(key),
                       SERVER_CHAIN=(pki.der(root), pki.der(intermediate)))
-    with MicroPython(unix_image, SERVER, flash, [free_port(), "none"]) as mp:
+    with MicroPython(unix_image, HELLO_SERVER, flash, [free_port(), "none"]) as mp:
         error = mp.expect("ERROR tls: refused the credentials")
     assert ("SERVER_CHAIN (item 0 of netsec-credentials/Net_Security.py) is not the issuer of "
             "SERVER_CERT (issued by CN=Intermediate CA): list the intermediates leaf's issuer "
@@ -192,7 +160,7 @@ def test_optional_client_auth_admits_no_certificate_or_a_verified_one(unix_image
                       CLIENT_CAS=(pki.der(client_ca[0]),))
     server_ca_pem = pki.write(tmp_path / "server-ca.pem", server_ca[0])
     line = "INFO server TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 "
-    with MicroPython(unix_image, SERVER, flash, [free_port(), "optional"]) as mp:
+    with MicroPython(unix_image, HELLO_SERVER, flash, [free_port(), "optional"]) as mp:
         port = mp.ready()
         assert isinstance(hello(port, server_ca_pem, intruder, tmp_path), ssl.SSLError)
         assert mp.expect("refused") == (

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from responder import free_port
+from mpy import free_port
 
 
 def test_make_run_reaches_its_running_state(unix_image, qemu_image):

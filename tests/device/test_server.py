@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness import CERTS, require_tool
-from responder import free_port
+from mpy import free_port
 
 CA = str(CERTS / "ca.pem")
 HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT = 3, 3, 3

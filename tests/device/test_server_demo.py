@@ -11,7 +11,7 @@ import pytest
 
 import Net_Security  # modules/Net_Security.py: plain constants, importable on CPython too
 from harness import CERTS, require_tool
-from responder import free_port
+from mpy import free_port
 
 CA = str(CERTS / "ca.pem")
 

@@ -10,38 +10,10 @@ import pytest
 
 import certfactory as pki
 from harness import CERTS, require_tool
-from mpy import OVERRIDE_DIR, MicroPython, write_credentials
+from mpy import HELLO_SERVER, OVERRIDE_DIR, MicroPython, write_credentials
 
 pytestmark = pytest.mark.device
 
-# An asyncio TLS server on 127.0.0.1:PORT with client_auth=MODE. For each connection it logs the
-# connection and answers "hello SUBJECT" (the verified client) or "hello anonymous", or prints
-# "refused KIND MESSAGE" from tls.explain().
-SERVER = """
-import sys, asyncio
-from netsec import tls
-port, client_auth = int(sys.argv[1]), sys.argv[2]
-
-async def handle(r, w):
-    try:
-        await r.readline()
-        subject = tls.log_connection(r, "server")
-        w.write(("hello %s\\n" % (subject or "anonymous")).encode())
-        await w.drain()
-    except Exception as e:
-        error = tls.explain(e)
-        print("refused", error.kind, error)
-    w.close()
-    await w.wait_closed()
-
-async def main():
-    await asyncio.start_server(handle, "127.0.0.1", port, ssl=tls.server_context(client_auth))
-    print("ready", port)
-    while True:
-        await asyncio.sleep(60)
-
-asyncio.run(main())
-"""
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +51,7 @@ class Device:
         self.mp = self.port = None
 
     def start(self):
-        self.mp = MicroPython(self.image, SERVER, self.flash, [_free_port(), self.client_auth])
+        self.mp = MicroPython(self.image, HELLO_SERVER, self.flash, [_free_port(), self.client_auth])
         self.port = self.mp.ready()
         return self
 

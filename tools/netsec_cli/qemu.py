@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from netsec_cli.process import stop_process
+
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an385"
 DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "build" / "qemu" / "MPS2_AN385" / "firmware.elf"
@@ -96,13 +98,7 @@ class RunningImage:
         return self.output.text.decode(errors="replace")
 
     def stop(self, timeout=5):
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout)
 
     def __enter__(self):
         return self

@@ -17,6 +17,7 @@ from pathlib import Path
 from mpremote.transport_serial import SerialTransport
 
 from netsec_cli import qemu
+from netsec_cli.process import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIX_IMAGE = ROOT / "build" / "unix" / "micropython"
@@ -111,9 +112,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         return 0
     finally:
-        if demo and demo.poll() is None:
-            demo.terminate()
-            demo.wait(10)
+        if demo:
+            stop_process(demo)
         if running:
             running.stop()
 
