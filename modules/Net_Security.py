@@ -4,6 +4,9 @@
 #   --host localhost --host 127.0.0.1 --client-ca tests/certs/default/ca.pem
 #   --email-server-ca tests/certs/default/ca.pem -o modules/Net_Security.py
 # Written by netsec convert (same inputs, same bytes). Read it with: netsec inspect FILE
+# INFO: a dict of facts for SERVER_CERT and CLIENT_CERT; for SERVER_CHAIN, CLIENT_CAS and
+# EMAIL_SERVER_CAS one (subject, not_after, sha256) tuple per certificate, in order
+# (constants, so they stay in flash; netsec inspect shows the rest, read from the DER).
 # PUBLIC TEST CREDENTIALS, NOT SECRET: their keys are published in tests/certs/default,
 # so anyone can impersonate a device using them. Remade by tests/certs/default/make.sh.
 # For your own: netsec keygen, then netsec convert (README: 'Your own certificates').
@@ -68,20 +71,12 @@ EMAIL_SERVER_CAS = (
 CLIENT_CERT = None
 CLIENT_KEY = None
 REVOKED = {}
-INFO = {'CLIENT_CAS': [{'issuer': 'CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
-                 'key': 'EC P-256',
-                 'not_after': '2036-11-22T14:58:10Z',
-                 'not_before': '2026-11-25T13:58:10Z',
-                 'sans': [],
-                 'sha256': '4a8199e6b54f333875658934456554aff8dffe7c96df4da5aa8b8211c14ec88c',
-                 'subject': 'CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS'}],
- 'EMAIL_SERVER_CAS': [{'issuer': 'CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
-                       'key': 'EC P-256',
-                       'not_after': '2036-11-22T14:58:10Z',
-                       'not_before': '2026-11-25T13:58:10Z',
-                       'sans': [],
-                       'sha256': '4a8199e6b54f333875658934456554aff8dffe7c96df4da5aa8b8211c14ec88c',
-                       'subject': 'CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS'}],
+INFO = {'CLIENT_CAS': (('CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
+                 '2036-11-22T14:58:10Z',
+                 '4a8199e6b54f333875658934456554aff8dffe7c96df4da5aa8b8211c14ec88c'),),
+ 'EMAIL_SERVER_CAS': (('CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
+                       '2036-11-22T14:58:10Z',
+                       '4a8199e6b54f333875658934456554aff8dffe7c96df4da5aa8b8211c14ec88c'),),
  'SERVER_CERT': {'issuer': 'CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
                  'key': 'EC P-256',
                  'not_after': '2028-11-24T14:58:10Z',
@@ -89,4 +84,4 @@ INFO = {'CLIENT_CAS': [{'issuer': 'CN=netsec TEST CA,O=netsec PUBLIC TEST CREDEN
                  'sans': ['DNS:localhost', 'IP:127.0.0.1'],
                  'sha256': '4d93bc7c17c445a34aa104b128e24ce2ace5a94ee0927845f8b090b1d0fbfeb0',
                  'subject': 'CN=localhost,O=netsec PUBLIC TEST CREDENTIALS'},
- 'SERVER_CHAIN': []}
+ 'SERVER_CHAIN': ()}

@@ -1,6 +1,7 @@
 # The DER reader (netsec.der) on certificates made with `cryptography`; the expected values are
 # what `cryptography` read from them. Runs on CPython and on MicroPython.
-from binascii import unhexlify
+import hashlib
+from binascii import hexlify, unhexlify
 
 import Net_Security
 from check import raises
@@ -150,6 +151,21 @@ def test_frozen_net_security_agrees_with_its_info():
         assert der.time_text(not_before) == info["not_before"]
         assert der.time_text(not_after) == info["not_after"]
     assert der.key_matches(der.certificate(Net_Security.SERVER_CERT)[5], Net_Security.SERVER_KEY)
+
+
+def test_frozen_net_security_lists_have_constant_info():
+    # A list field's INFO entry is a (subject, not_after, sha256) tuple of str: a constant kept in
+    # flash. A dict per certificate would be built in RAM when Net_Security is imported.
+    assert type(Net_Security.INFO["CLIENT_CAS"][0]) is tuple
+    for field in ("SERVER_CHAIN", "CLIENT_CAS", "EMAIL_SERVER_CAS"):
+        certs, entries = getattr(Net_Security, field), Net_Security.INFO[field]
+        assert type(entries) is tuple and len(entries) == len(certs)
+        for cert, entry in zip(certs, entries):
+            assert type(entry) is tuple and len(entry) == 3
+            _, _, _, not_after, subject, _ = der.certificate(cert)
+            assert entry[0] == der.name_text(subject)
+            assert entry[1] == der.time_text(not_after)
+            assert entry[2] == hexlify(hashlib.sha256(cert).digest()).decode()
 
 
 def test_truncated_certificate_is_refused():

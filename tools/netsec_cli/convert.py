@@ -390,15 +390,17 @@ def _unique(items):
 
 
 def info(server, client, client_cas, email_cas, revoked, cas):
-    """INFO: the facts logs and people want, so the device need not parse certificates for them."""
+    """INFO: the facts logs and people want, so the device need not parse certificates for them.
+    A single certificate gets describe()'s dict; a list field a tuple of brief() tuples, which the
+    firmware keeps in flash however many CAs a bundle holds."""
     result = {}
     if server[0]:
         result["SERVER_CERT"] = x509util.describe(server[0].obj)
-        result["SERVER_CHAIN"] = [x509util.describe(i.obj) for i in server[1]]
+        result["SERVER_CHAIN"] = tuple(x509util.brief(i.obj) for i in server[1])
     if client[0]:
         result["CLIENT_CERT"] = x509util.describe(client[0].obj)
-    result["CLIENT_CAS"] = [x509util.describe(i.obj) for i in client_cas]
-    result["EMAIL_SERVER_CAS"] = [x509util.describe(i.obj) for i in email_cas]
+    result["CLIENT_CAS"] = tuple(x509util.brief(i.obj) for i in client_cas)
+    result["EMAIL_SERVER_CAS"] = tuple(x509util.brief(i.obj) for i in email_cas)
     if revoked:  # issuer names in REVOKED's order (REVOKED's keys are DER names)
         names = {c.obj.subject.public_bytes(): c.obj.subject.rfc4514_string() for c in cas}
         result["REVOKED"] = [names[issuer] for issuer in revoked]
@@ -445,9 +447,13 @@ def header(args, test_only, has_key):
         "Net_Security: TLS credentials for netsec (FORMAT 1), frozen into the firmware image.",
         "Made with: " + made[0]
     ] + ["  " + m for m in made[1:]]
-    lines.append(
-        "Written by netsec convert (same inputs, same bytes). Read it with: netsec inspect FILE"
-    )
+    lines += [
+        "Written by netsec convert (same inputs, same bytes). Read it with: netsec inspect FILE",
+        "INFO: a dict of facts for SERVER_CERT and CLIENT_CERT; for SERVER_CHAIN, CLIENT_CAS and",
+        "EMAIL_SERVER_CAS one (%s) tuple per certificate, in order" %
+        ", ".join(x509util.BRIEF_FIELDS),
+        "(constants, so they stay in flash; netsec inspect shows the rest, read from the DER)."
+    ]
     if test_only:
         lines += [
             "PUBLIC TEST CREDENTIALS, NOT SECRET: their keys are published in tests/certs/default,",

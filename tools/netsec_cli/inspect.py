@@ -18,7 +18,11 @@ certificate, the public test credentials). --json prints the same for
 machines.
 
 A Net_Security.py is read as data, never run: only its plain constants are
-evaluated."""
+evaluated. Certificate details come from the DER itself, not from the module's
+INFO, a summary for the device: a dict of facts for SERVER_CERT and
+CLIENT_CERT; for SERVER_CHAIN, CLIENT_CAS and EMAIL_SERVER_CAS one
+(%s) tuple per certificate, in order, which the
+firmware keeps in flash.""" % ", ".join(x509util.BRIEF_FIELDS)
 EPILOG = """\
 examples:
   netsec inspect build/Net_Security.py
