@@ -59,3 +59,6 @@ $(NETSEC_BUILD_OPTIONS): FORCE
 	$(Q)echo "HEAP_KB=$(HEAP_KB) ENTROPY_SEED=$(ENTROPY_SEED)" > $@.new
 	$(Q)if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 $(BUILD)/main.o $(addprefix $(BUILD)/,$(BOARD_DIR)/test_only_insecure_entropy.o): $(NETSEC_BUILD_OPTIONS)
+
+# Speed-critical mbedTLS files at -O2 (the profile's choice, shared by every image).
+include $(BOARD_DIR)/../../firmware/mbedtls/speed.mk

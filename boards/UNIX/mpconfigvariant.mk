@@ -6,3 +6,6 @@ CFLAGS_EXTRA += -I$(VARIANT_DIR) -I$(VARIANT_DIR)/../../firmware/mbedtls
 # Sources we do not fetch (no Berkeley DB, no bundled libffi) and features netsec does not use.
 MICROPY_PY_BTREE = 0
 MICROPY_PY_FFI = 0
+
+# Speed-critical mbedTLS files at -O2 (the profile's choice, shared by every image).
+include $(VARIANT_DIR)/../../firmware/mbedtls/speed.mk
