@@ -65,6 +65,14 @@ def refused(capsys, argv, where, message):
     return err
 
 
+def test_makes_the_output_directory(tmp_path, capsys, files):
+    # The README's own example writes into build/<device>/, which does not exist yet.
+    out = tmp_path / "build" / "sensor-7" / "Net_Security.py"
+    status, stdout, err = run_netsec(capsys, *server_args(files, "--host", "device.local", "-o", out))
+    assert status == 0, err
+    assert load_module(out)["FORMAT"] == 1
+
+
 def test_writes_every_constant_as_der(tmp_path, capsys, files, pki):
     out = tmp_path / "Net_Security.py"
     argv = server_args(files, "--host", "device.local", "--host", "192.168.1.20",

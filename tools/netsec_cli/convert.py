@@ -86,6 +86,7 @@ def run(args):
                   header(args, module["TEST_ONLY"], module["SERVER_KEY"] or module["CLIENT_KEY"]))
     secret = (module["SERVER_KEY"] or module["CLIENT_KEY"]) and not module["TEST_ONLY"]
     try:
+        os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
         fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
         with os.fdopen(fd, "w") as f:
             if secret:
