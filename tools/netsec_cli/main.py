@@ -9,9 +9,9 @@ import warnings
 
 from cryptography.utils import CryptographyDeprecationWarning
 
-from . import convert, inspect, keygen, problems
+from . import convert, deploy, inspect, keygen, problems
 
-COMMANDS = {"keygen": keygen, "convert": convert, "inspect": inspect}
+COMMANDS = {"keygen": keygen, "convert": convert, "inspect": inspect, "deploy": deploy}
 
 DESCRIPTION = """\
 Host tool for netsec firmware: make certificates, turn PEM/DER files into the
