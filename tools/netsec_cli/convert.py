@@ -1,12 +1,11 @@
 """netsec convert: PEM/DER certificates, keys and CRLs -> a checked Net_Security.py module."""
-import os
 import pprint
 import shlex
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from . import x509util
+from . import keygen, x509util
 from .problems import CliError, warn
 
 HELP = "turn PEM/DER certificates, keys and CRLs into a Net_Security.py module"
@@ -82,16 +81,11 @@ def add_arguments(p):
 def run(args):
     conversion = Conversion(args)
     module = conversion.module()
-    text = render(module,
-                  header(args, module["TEST_ONLY"], module["SERVER_KEY"] or module["CLIENT_KEY"]))
-    secret = (module["SERVER_KEY"] or module["CLIENT_KEY"]) and not module["TEST_ONLY"]
+    has_key = bool(module["SERVER_KEY"] or module["CLIENT_KEY"])
+    text = render(module, header(args, module["TEST_ONLY"], has_key))
     try:
-        os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "w") as f:
-            if secret:
-                os.fchmod(f.fileno(), 0o600)  # it holds decrypted private keys
-            f.write(text)
+        # Secret when it holds decrypted private keys; UTF-8, as netsec inspect reads it.
+        keygen.write_file(args.output, text.encode("utf-8"), has_key and not module["TEST_ONLY"])
     except OSError as e:
         raise CliError(args.output, "cannot write (%s)" % (e.strerror or e),
                        "check the path and permissions")

@@ -297,9 +297,16 @@ def write_files(files, force):
         raise CliError(existing[0], "already exists" + more,
                        "choose another --output directory, or pass --force to replace the files")
     for path, data, secret in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "wb") as f:
-            if secret:
-                os.fchmod(f.fileno(), 0o600)  # a replaced file would keep its old mode otherwise
-            f.write(data)
+        write_file(path, data, secret)
+
+
+def write_file(path, data, secret):
+    """Write bytes to path (making its directory); a secret file gets mode 0600, even if it
+    replaces one that had another mode."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+    with os.fdopen(fd, "wb") as f:
+        if secret:
+            os.fchmod(f.fileno(), 0o600)  # a replaced file would keep its old mode otherwise
+        f.write(data)

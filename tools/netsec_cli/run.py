@@ -103,10 +103,7 @@ def main(argv=None):
         print("Stop with Ctrl-C.", flush=True)
         demo.wait()
         return 1
-    except RunError as e:
-        print("make run: error: %s" % e, file=sys.stderr)
-        return 2
-    except qemu.QemuError as e:
+    except (RunError, qemu.QemuError) as e:
         print("make run: error: %s" % e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
