@@ -61,7 +61,7 @@ class Response:
         if isinstance(body, (bytes, bytearray, memoryview)):
             self.length = len(body)
         elif not (hasattr(body, "readinto") or hasattr(body, "__aiter__")
-                  or hasattr(body, "__next__") or isinstance(body, (tuple, list))):
+                  or hasattr(body, "__next__") or isinstance(body, tuple)):
             raise TypeError("a response body must be bytes, str, dict, list, an iterator or a "
                             "file, not %s" % type(body).__name__)
         if content_type:
@@ -69,10 +69,12 @@ class Response:
         self.body = body
 
     @classmethod
-    def file(cls, path, content_type=None, headers=None):
-        """Stream a file in small chunks; it is never read into RAM whole. 404 if missing."""
+    def file(cls, path, content_type=None, headers=None, size=None):
+        """Stream a file in small chunks; it is never read into RAM whole. 404 if missing.
+        size: the file's size when the caller has stat'ed it already (saves a second stat)."""
         try:
-            size = os.stat(path)[6]
+            if size is None:
+                size = os.stat(path)[6]
             f = open(path, "rb")
         except OSError:
             raise HTTPError(404, "no such file")
@@ -273,9 +275,8 @@ class _Route:
         self.auth = auth
         self.max_body = max_body
 
-    def match(self, path):
-        """params dict if path fits the pattern, else None."""
-        got = path[1:].split("/")
+    def match(self, got):
+        """params dict if the path's segments (path[1:].split("/")) fit the pattern, else None."""
         params = {}
         for i, part in enumerate(self.parts):
             if part.startswith("<path:"):
@@ -322,7 +323,7 @@ class _Static:
         headers.append(("ETag", etag))
         if _etag_matches(request.headers.get("if-none-match"), etag):
             return Response(b"", 304, headers)
-        return Response.file(path, ctype, headers)
+        return Response.file(path, ctype, headers, stat[6])
 
 
 def _stat(path):
@@ -415,7 +416,7 @@ class _Connection:
         """Answer one request; False when the connection must close afterwards."""
         server = self.server
         server.stats["requests"] += 1
-        request = None
+        request = user = None
         try:
             # A protected prefix asks for credentials before saying what exists under it.
             protection = server._protection(head.path)
@@ -425,8 +426,7 @@ class _Connection:
             request = Request(self, head, params, route.max_body)
             if route.auth:
                 user = route.auth.check(head.headers, self)
-            if protection or route.auth:
-                request.user = user
+            request.user = user
             self.arm(server.idle_timeout)
             result = route.handler(request)
             if hasattr(result, "send"):  # a coroutine (async def handler)
@@ -608,9 +608,10 @@ class Server:
         if head.path == "*":
             raise HTTPError(404, "no resource is named *")
         allowed = []
+        got = head.path[1:].split("/")  # once per request, not once per route
         for routes in (self._routes, self._statics):
             for route in routes:
-                params = route.match(head.path)
+                params = route.match(got)
                 if params is None:
                     continue
                 if route.allows(head.method):
