@@ -211,8 +211,7 @@ def check_address(address, what="address"):
         if ch in local:
             raise ValueError("%s %r: character %r in the local part is not supported"
                              % (what, address, ch))
-    if not (domain.startswith("[") and domain.endswith("]")):
-        check_domain(domain, what)
+    check_domain(domain, what)  # host name or address literal, brackets checked there
     return address
 
 
