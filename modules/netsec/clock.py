@@ -6,7 +6,7 @@ import struct
 import sys
 import time
 
-from netsec import log
+from netsec import der, log
 
 # The firmware cannot have been built after "now": a clock showing an earlier date was never
 # set (boards start at 2000-01-01 or 2021-01-01). sys.version ends "... on YYYY-MM-DD".
@@ -32,7 +32,7 @@ def utc():
 
 
 def now_text():
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % utc()
+    return der.time_text(utc())
 
 
 def is_set():

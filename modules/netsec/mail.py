@@ -87,9 +87,7 @@ class Relay:
             await session.close()
         refused = [r for r in results if results[r].code >= 300]
         if len(refused) == len(results):
-            permanent = True
-            for r in refused:
-                permanent = permanent and results[r].code >= 500
+            permanent = all(results[r].code >= 500 for r in refused)
             raise MailError("relay %s:%d accepted no recipient: %s" % (
                 self.host, self.port, "; ".join("%s: %d %s" % (r, results[r].code, results[r].text)
                                                 for r in refused)), permanent=permanent)

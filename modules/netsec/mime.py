@@ -136,6 +136,11 @@ def _split_address(entry, what):
     return "", smtp.check_address(entry, what)
 
 
+def _quoted(text):
+    """An RFC 5322 quoted-string (also MIME parameter syntax): backslash and quote escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _mailbox_words(name, address):
     if not name:
         return [address]
@@ -143,8 +148,7 @@ def _mailbox_words(name, address):
         return _encoded_words(name) + ["<" + address + ">"]
     for ch in _PHRASE_SPECIALS:
         if ch in name:
-            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-            return ['"' + quoted + '"', "<" + address + ">"]
+            return [_quoted(name), "<" + address + ">"]
     return name.split() + ["<" + address + ">"]
 
 
@@ -191,7 +195,7 @@ def _guess_type(name):
 def _file_name_param(param, name):
     """filename="..." for ASCII names; RFC 2231 filename*=utf-8''%XX for the rest."""
     if _is_ascii(name):
-        return '%s="%s"' % (param, name.replace("\\", "\\\\").replace('"', '\\"'))
+        return "%s=%s" % (param, _quoted(name))
     out = []
     for b in name.encode():
         if (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122) or b in b"-._~":
