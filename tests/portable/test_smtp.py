@@ -133,11 +133,13 @@ def test_bad_addresses_are_refused_with_the_reason():
     cases = (("", "user@domain"), ("nobody", "user@domain"), ("@example.com", "user@domain"),
              ("a@", "user@domain"), ("a b@example.com", "spaces"), ("a<b@example.com", "'<'"),
              ("zoë@example.com", "SMTPUTF8"), ("a@exa_mple.com", "host name"),
-             ("x" * 65 + "@example.com", "too long"), ("a@b@example.com", "'@'"))
+             ("x" * 65 + "@example.com", "too long"), ("a@b@example.com", "'@'"),
+             ("a@[]", "address literal"), ("a@[[x]]", "address literal"))
     for address, reason in cases:
         err = raises(ValueError, smtp.rcpt_to, address)
         assert reason in str(err), (address, str(err))
     assert "must be a str" in str(raises(ValueError, smtp.rcpt_to, b"a@example.com"))
+    assert smtp.rcpt_to("a@[192.0.2.1]") == b"RCPT TO:<a@[192.0.2.1]>\r\n"
 
 
 def test_auth_plain():
