@@ -47,6 +47,10 @@ def _mkdir(path):
         os.mkdir(path)
 
 
+# What every queue entry's envelope (.env) holds; see queue().
+_ENVELOPE_KEYS = {"id", "from", "to", "refused", "attempts"}
+
+
 def _read_json(path):
     try:
         with open(path) as f:
@@ -209,6 +213,13 @@ class Outbox:
                 if self._ms_until(self._retry_at.get(name)) > 0:
                     continue
                 envelope = _read_json(self._file(name, ".env"))
+                if not isinstance(envelope, dict) or not _ENVELOPE_KEYS.issubset(envelope):
+                    # Damaged by hand or by the file system: it must not hold up the entries
+                    # behind it. Its message is kept in failed/ for a person to look at.
+                    self._fail(name, {"id": name, "refused": {}},
+                               "damaged queue entry %s: its envelope is unreadable"
+                               % self._file(name, ".env"))
+                    continue
                 if session is None or not session.alive:
                     session = mail.Session(self.relay)
                     try:

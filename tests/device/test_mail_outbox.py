@@ -305,3 +305,21 @@ def test_starttls_with_auth_delivers_from_the_outbox(unix_image, flash, relays):
         assert mp.output.count("VERIFIED peer=") == 1
     assert inbox.auth == [("PLAIN", USER)]
     assert received_ids(inbox) == ids
+
+
+def test_a_damaged_entry_does_not_hold_up_the_others(unix_image, flash, relays):
+    port = free_port()
+    with outbox(unix_image, flash, {"port": port, "security": "tls",
+                                    "queue": [message(1), message(2)]}) as mp:
+        ids = queued_ids(mp, 2)
+        first_env = flash / "outbox" / outbox_files(flash)[1]  # 00000000.eml, 00000000.env, ...
+        assert first_env.suffix == ".env"
+        first_env.write_text('{"id": "truncated by a power cut')
+        inbox = Inbox()
+        relays(inbox, "tls", port=port)
+        failed = finished(mp)
+    assert received_ids(inbox) == [ids[1]]
+    assert len(failed) == 1 and "damaged queue entry" in failed[0]["error"]
+    # Nothing is lost: the damaged entry's message waits in failed/ for a person.
+    kept = flash / "outbox" / "failed" / (failed[0]["name"] + ".eml")
+    assert ids[0].encode() in kept.read_bytes()
