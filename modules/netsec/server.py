@@ -567,6 +567,7 @@ class Server:
         self._statics = []
         self._protected = []  # (path prefix, BasicAuth)
         self._connections = []
+        self._redirecting = 0  # plain-HTTP connections being redirected
         self._slot_freed = asyncio.Event()
         self._listeners = []
         self._running = False
@@ -735,6 +736,18 @@ class Server:
         conn.peer_subject = tls.log_connection(sock, "https client " + _address(conn.peer))
 
     async def _redirect(self, stream, _):
+        # At most max_sessions plain connections at once, each holding a buffer and a parser:
+        # a flood of them must not take the heap the HTTPS sessions need. Extra ones are closed.
+        if self._redirecting >= self.max_sessions:
+            stream.s.close()
+            return
+        self._redirecting += 1
+        try:
+            await self._redirect_one(stream)
+        finally:
+            self._redirecting -= 1
+
+    async def _redirect_one(self, stream):
         # Plain HTTP: read one request head, answer 301 to the same URL over HTTPS, close.
         sock = stream.s
         try:

@@ -708,3 +708,24 @@ def test_plain_http_listener_only_redirects(healthy):
     with socket.create_connection(("127.0.0.1", healthy.redirect_port), timeout=10) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\n\r\n")  # no Host: nothing to redirect to
         assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+
+
+def test_plain_http_flood_is_capped_at_the_session_limit(healthy):
+    # Four silent plain connections hold the redirect listener's four places (max_sessions)...
+    idle = [socket.create_connection(("127.0.0.1", healthy.redirect_port), timeout=10)
+            for _ in range(4)]
+    try:
+        time.sleep(0.5)
+        # ...so a fifth is closed at once, answered with nothing (not after HEAD_TIMEOUT)...
+        with socket.create_connection(("127.0.0.1", healthy.redirect_port), timeout=10) as extra:
+            extra.settimeout(HEAD_TIMEOUT / 2)
+            assert extra.recv(100) == b""
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.5)
+    # ...and once they are gone, plain clients are redirected again.
+    conn = http.client.HTTPConnection("127.0.0.1", healthy.redirect_port, timeout=10)
+    conn.request("GET", "/", headers={"Host": "device.local"})
+    assert conn.getresponse().status == 301
+    conn.close()
