@@ -99,6 +99,15 @@ def test_module_with_damaged_der(tmp_path, capsys):
     assert status == 2 and "CLIENT_CAS[0] is not a DER certificate" in err
 
 
+def test_module_with_info_of_the_wrong_type(tmp_path, capsys):
+    module = tmp_path / "Net_Security.py"
+    module.write_text("FORMAT = 1\nINFO = None\n")
+    assert run_netsec(capsys, "inspect", module)[0] == 0  # no INFO at all is fine
+    module.write_text("FORMAT = 1\nINFO = 'x'\n")
+    status, _, err = run_netsec(capsys, "inspect", module)
+    assert status == 2 and "INFO is a str, not a dict" in err and "Traceback" not in err
+
+
 def test_pem_files(tmp_path, capsys):
     root = cf.ca("Root CA")
     server = cf.leaf(root)

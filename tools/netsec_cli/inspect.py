@@ -106,7 +106,11 @@ def from_module(path, now):
     if not isinstance(revoked, dict):
         raise CliError(path, "REVOKED is a %s, not a dict" % type(revoked).__name__,
                        "make the module again with netsec convert")
-    issuer_names = constants.get("INFO", {}).get("REVOKED", [])
+    info = constants.get("INFO") or {}
+    if not isinstance(info, dict):
+        raise CliError(path, "INFO is a %s, not a dict" % type(info).__name__,
+                       "make the module again with netsec convert")
+    issuer_names = info.get("REVOKED", [])
     by_subject = {c.subject.public_bytes(): c.subject.rfc4514_string() for c in certs.values()}
     for i, (issuer, serials) in enumerate(sorted(revoked.items())):
         fallback = issuer_names[i] if i < len(issuer_names) else "unknown issuer"
