@@ -16,6 +16,8 @@ MPY_CROSS := build/mpy-cross/mpy-cross
 NET_SECURITY ?= $(abspath modules/Net_Security.py)
 UNIX_BUILD ?= $(abspath build/unix)
 QEMU_BOARD ?= MPS2_AN385
+# Every QEMU image `make images` builds: Cortex-M3 (mps2-an385) and Cortex-M4 (mps2-an386).
+QEMU_BOARDS := MPS2_AN385 MPS2_AN386
 QEMU_BUILD ?= $(abspath build/qemu/$(QEMU_BOARD))
 # MicroPython heap of the QEMU image in KB: like a Pico W's, so memory trouble shows up here.
 HEAP_KB ?= 192
@@ -32,7 +34,7 @@ define stage-net-security
 	@cmp -s "$(NET_SECURITY)" $(1)/credentials/Net_Security.py || cp "$(NET_SECURITY)" $(1)/credentials/Net_Security.py
 endef
 
-.PHONY: help deps system-deps venv sources mpy-cross unix qemu-image images run qemu \
+.PHONY: help deps system-deps venv sources mpy-cross unix qemu-image qemu-images images run qemu \
         test test-host test-device test-qemu bench clean
 
 help:
@@ -75,7 +77,10 @@ qemu-image: mpy-cross
 	    BUILD=$(QEMU_BUILD) MICROPY_MPYCROSS=$(abspath $(MPY_CROSS)) HEAP_KB=$(HEAP_KB)
 	@echo "QEMU image: $(QEMU_BUILD)/firmware.elf"
 
-images: unix qemu-image
+qemu-images: mpy-cross
+	@for board in $(QEMU_BOARDS); do $(MAKE) -s qemu-image QEMU_BOARD=$$board || exit; done
+
+images: unix qemu-images
 
 ## Running -----------------------------------------------------------------------------------
 run: deps images
@@ -94,7 +99,7 @@ test-host: venv
 test-device: deps unix
 	$(VPY) -m pytest -q tests/device
 
-test-qemu: deps qemu-image
+test-qemu: deps qemu-images
 	$(VPY) -m pytest -q tests/qemu
 
 bench: deps images

@@ -38,5 +38,6 @@ void netsec_board_init(void) {
     }
     // The RAM disk starts zeroed at power-on and keeps its files over a soft reset.
     netsec_ramdisk_mount(cold_boot);
+    netsec_lan_init(cold_boot);
     netsec_test_only_entropy_warning();
 }

@@ -22,6 +22,10 @@ void netsec_rtc_set_unix_us(uint64_t unix_us);
 // ramdisk.c: the littlefs filesystem at "/".
 void netsec_ramdisk_mount(bool format);
 
+// network_lan.c: lwIP and network.LAN on the LAN9118; the poll is MicroPython's event hook.
+void netsec_lan_init(bool cold_boot);
+void netsec_lan_poll(void);
+
 // test_only_insecure_entropy.c
 void netsec_test_only_entropy_warning(void);
 

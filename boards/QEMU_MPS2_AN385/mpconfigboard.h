@@ -16,6 +16,7 @@
 #define MICROPY_PY_ASYNCIO (1)
 #undef MICROPY_PY_SYS_STDIO_BUFFER
 #define MICROPY_PY_SYS_STDIO_BUFFER (1)
+#define MICROPY_PY_OS_UNAME (1) // machine: "mps2-an385 with Cortex-M3", shown by the demo
 #define MICROPY_PY_HASHLIB_MD5 (1)
 #define MICROPY_PY_HASHLIB_SHA1 (1)
 
@@ -35,3 +36,13 @@
 // Runs at every boot and soft reset (board.c).
 #define MICROPY_PORT_INIT_FUNC netsec_board_init()
 void netsec_board_init(void);
+
+// The network: lwIP sockets (modlwip is the socket module) and network.LAN (network_lan.c).
+#define MICROPY_PY_NETWORK (1)
+#define MICROPY_PY_NETWORK_HOSTNAME_DEFAULT "netsec-mps2"
+extern const struct _mp_obj_type_t network_lan_type;
+#define MICROPY_PORT_NETWORK_INTERFACES \
+    { MP_ROM_QSTR(MP_QSTR_LAN), MP_ROM_PTR(&network_lan_type) },
+// lwIP runs whenever MicroPython waits (network_lan.c says why not from an interrupt).
+#define MICROPY_INTERNAL_EVENT_HOOK netsec_lan_poll()
+void netsec_lan_poll(void);

@@ -1,64 +1,8 @@
-# netsec QEMU image: MicroPython's qemu port on mps2-an385 (Cortex-M3), with tls on mbedTLS,
-# time, select/poll on the UART, a littlefs RAM disk, a real-time clock, and netsec frozen in.
-# Built by `make qemu-image`; booted by `make qemu` (tools/netsec_cli/qemu.py).
+# netsec QEMU image on mps2-an385: Cortex-M3 (Armv7-M). The CPU is set here and only here;
+# everything else is shared with the other mps2 boards (mps2.mk).
+QEMU_MACHINE = mps2-an385
+MPS2_CPU = cortex-m3
+MPS2_MCU_NAME = Cortex-M3
+MPS2_ARCH = armv7m
 
-# The upstream board's CPU, machine and SoC settings (QEMU_ARCH, -mcpu, QEMU_SOC_MPS2, ...).
-include $(TOP)/ports/qemu/boards/MPS2_AN385/mpconfigboard.mk
-
-# The stock mps2.ld lets libgcc's .ARM.exidx overlap .data; this one keeps it inside .text.
-LDSCRIPT = $(BOARD_DIR)/mps2_an385.ld
-
-# The qemu port has no board header: mpconfigboard.h takes the port's settings and adds ours.
-CFLAGS += -I$(BOARD_DIR) -I$(BOARD_DIR)/../../firmware/mbedtls -DMP_CONFIGFILE='"mpconfigboard.h"'
-
-FROZEN_MANIFEST = $(BOARD_DIR)/manifest.py
-
-MICROPY_PY_SSL = 1
-MICROPY_SSL_MBEDTLS = 1
-MBEDTLS_CONFIG_FILE = '"mbedtls_config_board.h"'
-MICROPY_VFS_LFS2 = 1
-
-# MicroPython heap in KB: like a Pico W's by default, so memory trouble shows up here too.
-HEAP_KB ?= 192
-ifneq ($(shell echo '$(HEAP_KB)' | grep -Ex '[1-9][0-9]{0,4}'),$(HEAP_KB))
-$(error HEAP_KB must be the heap size in kilobytes (a whole number, e.g. 192), not '$(HEAP_KB)')
-endif
-MICROPY_HEAP_SIZE = $(shell expr $(HEAP_KB) \* 1024)
-
-# TEST-ONLY entropy: mps2 has no random number generator, so this board seeds a predictable
-# generator (test_only_insecure_entropy.c). ENTROPY_SEED picks the sequence, so benchmark runs
-# can repeat exactly. The macro below is what lets that file compile at all: only this board
-# defines it.
-ENTROPY_SEED ?= 0
-ifneq ($(shell echo '$(ENTROPY_SEED)' | grep -Ex '[0-9]{1,9}'),$(ENTROPY_SEED))
-$(error ENTROPY_SEED must be a whole number below 10^9 (e.g. 0 or 42), not '$(ENTROPY_SEED)')
-endif
-CFLAGS += -DNETSEC_QEMU_TEST_ONLY_INSECURE_ENTROPY=1 -DNETSEC_TEST_ONLY_ENTROPY_SEED=$(ENTROPY_SEED)ULL
-
-SRC_C += \
-	shared/timeutils/timeutils.c \
-	$(addprefix $(BOARD_DIR)/,\
-		board.c \
-		ticks.c \
-		uart_stdin.c \
-		rtc.c \
-		ramdisk.c \
-		mbedtls_time.c \
-		test_only_insecure_entropy.c \
-		)
-
-# The port's stdin busy-polls the UART and tells select/poll that nothing is ever readable.
-# Send those two calls to this board's interrupt-driven receive buffer instead (uart_stdin.c).
-LDFLAGS += -Wl,--wrap=mp_hal_stdin_rx_chr -Wl,--wrap=mp_hal_stdio_poll
-
-# HEAP_KB and ENTROPY_SEED reach the code as -D flags, which make cannot see: record them in a
-# file that changes only when they do, and rebuild the two objects that use them.
-NETSEC_BUILD_OPTIONS = $(BUILD)/netsec-build-options.txt
-$(NETSEC_BUILD_OPTIONS): FORCE
-	$(Q)mkdir -p $(@D)
-	$(Q)echo "HEAP_KB=$(HEAP_KB) ENTROPY_SEED=$(ENTROPY_SEED)" > $@.new
-	$(Q)if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
-$(BUILD)/main.o $(addprefix $(BUILD)/,$(BOARD_DIR)/test_only_insecure_entropy.o): $(NETSEC_BUILD_OPTIONS)
-
-# Speed-critical mbedTLS files at -O2 (the profile's choice, shared by every image).
-include $(BOARD_DIR)/../../firmware/mbedtls/speed.mk
+include $(BOARD_DIR)/../QEMU_MPS2_AN385/mps2.mk

@@ -33,6 +33,7 @@ def status(app):
     gc.collect()
     cert = Net_Security.INFO.get("SERVER_CERT", {})
     return {
+        "machine": os.uname().machine,
         "uptime_s": time.ticks_diff(time.ticks_ms(), _started) // 1000,
         "free_heap": gc.mem_free(),
         "tls_sessions": app.stats["connections"],
@@ -45,7 +46,7 @@ def status(app):
 
 def _page(info):
     cert = info["certificate"]
-    rows = (("Uptime", "%d s" % info["uptime_s"]), ("Free heap", "%d bytes" % info["free_heap"]),
+    rows = (("Machine", info["machine"]), ("Uptime", "%d s" % info["uptime_s"]), ("Free heap", "%d bytes" % info["free_heap"]),
             ("TLS sessions served", info["tls_sessions"]), ("Requests served", info["requests"]),
             ("Sessions open now", info["active_sessions"]),
             ("Certificate subject", cert["subject"]), ("Certificate expires", cert["expires"]))

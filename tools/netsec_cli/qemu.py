@@ -1,6 +1,6 @@
-"""Boot the netsec QEMU image (mps2-an385, Cortex-M3) with its console UART on a pty.
+"""Boot a netsec QEMU image (mps2-an385 Cortex-M3, mps2-an386 Cortex-M4) with its console on a pty.
 
-    python -m netsec_cli.qemu --image build/qemu/MPS2_AN385/firmware.elf [--icount]
+    python -m netsec_cli.qemu --image build/qemu/MPS2_AN385/firmware.elf [--icount] [--https-port N]
 
 prints the `mpremote connect /dev/pts/N` line to use and runs until Ctrl-C (or until the guest
 calls machine.reset(), which ends QEMU). Tests and `make run` call boot() instead.
@@ -9,12 +9,20 @@ The guest reads the host's clock at power-on through semihosting, which is why Q
 semihosting enabled. --icount makes QEMU count one virtual nanosecond per instruction
 (-icount shift=0,sleep=off): runs then repeat exactly, which benchmarks want; the guest's clock then
 follows virtual time and drifts from the host's.
+
+The network (the board's LAN9118, driven by lwIP in the guest): a GuestNetwork is QEMU's user-mode
+network with restrict=on, so the guest reaches nothing but what is forwarded: `hostfwd` ports on
+127.0.0.1 lead to the guest's listening ports, `guestfwd` addresses in the guest lead to services
+on the host's loopback (each guest connection runs tools/netsec_cli/tcprelay.py). The guest gets
+its address from QEMU's DHCP server (10.0.2.15). Without a GuestNetwork the board has no network
+(-nic none): its NIC is there but no frame ever arrives.
 """
 import argparse
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +33,9 @@ from netsec_cli.process import stop_process
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an385"
+# The guest's view of QEMU's user network.
+GUEST_ADDRESS = "10.0.2.15"
+GUEST_SERVICES = "10.0.2.100"  # where guestfwd puts host services
 DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "build" / "qemu" / "MPS2_AN385" / "firmware.elf"
 _PTY_LINE = re.compile(rb"char device redirected to (/dev/pts/\d+)")
 
@@ -33,10 +44,46 @@ class QemuError(Exception):
     """QEMU could not be started, or the guest did not come up; the message says what to do."""
 
 
-def qemu_command(image, icount=False):
-    """The qemu-system-arm command line that runs `image` with the console UART on a pty."""
+def free_port():
+    """A TCP port on 127.0.0.1 that is free now (the kernel's choice, so parallel runs differ)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class GuestNetwork:
+    """QEMU's user-mode network for the guest, restricted to forwarded ports.
+
+    hostfwd: {guest TCP port: host port on 127.0.0.1} (host port 0: pick a free one; read the
+    choice from .hostfwd afterwards). guestfwd: {guest TCP port at GUEST_SERVICES: host port on
+    127.0.0.1}. UDP cannot be forwarded into the host this way (guestfwd is TCP only).
+    """
+
+    def __init__(self, hostfwd=None, guestfwd=None):
+        self.hostfwd = {g: (h or free_port()) for g, h in (hostfwd or {}).items()}
+        self.guestfwd = dict(guestfwd or {})
+
+    def nic_option(self):
+        parts = ["user", "model=lan9118", "restrict=on"]
+        parts += ["hostfwd=tcp:127.0.0.1:%d-:%d" % (h, g) for g, h in self.hostfwd.items()]
+        relay = "%s %s" % (sys.executable, Path(__file__).with_name("tcprelay.py"))
+        parts += ["guestfwd=tcp:%s:%d-cmd:%s %d" % (GUEST_SERVICES, g, relay, h)
+                  for g, h in self.guestfwd.items()]
+        return ",".join(parts)
+
+
+def machine_for(image):
+    """The QEMU machine an image is built for, from its build directory (build/qemu/MPS2_AN386/)."""
+    board = Path(image).parent.name
+    return board.lower().replace("_", "-") if board.startswith("MPS2_") else MACHINE
+
+
+def qemu_command(image, icount=False, network=None):
+    """The qemu-system-arm command line that runs `image` with the console UART on a pty, on
+    `network` (a GuestNetwork) or with no network at all."""
     command = [
-        QEMU, "-machine", MACHINE, "-kernel", str(image),
+        QEMU, "-machine", machine_for(image), "-kernel", str(image),
+        "-nic", network.nic_option() if network else "none",
         "-display", "none", "-monitor", "none", "-serial", "pty",
         # The guest's real-time clock starts from the host's (semihosting SYS_TIME).
         "-semihosting-config", "enable=on,target=native",
@@ -107,7 +154,7 @@ class RunningImage:
         self.stop()
 
 
-def boot(image=DEFAULT_IMAGE, icount=False, log_path=None, timeout=10):
+def boot(image=DEFAULT_IMAGE, icount=False, log_path=None, timeout=10, network=None):
     """Start QEMU on `image` and return a RunningImage once the console's pty is known.
 
     QEMU ends when the thread that called boot() ends (call it from the main thread).
@@ -120,7 +167,7 @@ def boot(image=DEFAULT_IMAGE, icount=False, log_path=None, timeout=10):
     image = Path(image)
     if not image.is_file():
         raise QemuError("QEMU image %s not found: build it with `make qemu-image`" % image)
-    command = qemu_command(image, icount)
+    command = qemu_command(image, icount, network)
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     output = _QemuOutput(process.stdout, log_path)
