@@ -7,7 +7,7 @@ import pytest
 _ROOT = Path(__file__).resolve().parent.parent
 # Test modules import helpers from these folders; the sans-IO cores (netsec.http, netsec.smtp,
 # netsec.mime) are imported from modules/ and run on CPython too.
-for _folder in ("modules", "tests/portable", "tests/device", "tests/host", "tests"):
+for _folder in ("modules", "tests/portable", "tests/device", "tests/host", "tests/qemu", "tests"):
     sys.path.insert(0, str(_ROOT / _folder))
 
 from harness import QEMU_IMAGE, UNIX_IMAGE, make  # noqa: E402  (needs the paths above)

@@ -90,7 +90,8 @@ def test_openssl_s_client_verifies_chain_and_hostname(served):
     openssl = require_tool("openssl")
     out = subprocess.run(
         [openssl, "s_client", "-connect", "127.0.0.1:%d" % served.port(443), "-CAfile", CA,
-         "-verify_return_error", "-verify_hostname", "localhost", "-servername", "localhost"],
+         "-verify_return_error", "-verify_hostname", "localhost", "-servername", "localhost",
+         "-ign_eof"],
         input=b"GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         capture_output=True, timeout=90)
     text = out.stdout.decode(errors="replace")
