@@ -34,11 +34,12 @@ define stage-net-security
 	@cmp -s "$(NET_SECURITY)" $(1)/credentials/Net_Security.py || cp "$(NET_SECURITY)" $(1)/credentials/Net_Security.py
 endef
 
-.PHONY: help deps system-deps venv sources mpy-cross unix qemu-image qemu-images images run qemu \
+.PHONY: help deps system-deps venv sources mpy-cross unix qemu-image qemu-images images run run-unix qemu \
         test test-host test-device test-qemu bench clean
 
 help:
-	@echo "make run      build everything and start the main job on the default credentials"
+	@echo "make run      the HTTPS demo served by the QEMU Cortex-M3 image (lwIP), default credentials"
+	@echo "make run-unix the same demo served by the host (unix) image"
 	@echo "make test     install what is needed, build the images and run every test layer"
 	@echo "make test-host | test-device | test-qemu   one layer alone"
 	@echo "make unix | qemu-image   build one image;  make qemu   boot the QEMU image on a pty"
@@ -83,8 +84,11 @@ qemu-images: mpy-cross
 images: unix qemu-images
 
 ## Running -----------------------------------------------------------------------------------
-run: deps images
+run: deps qemu-image
 	@$(VPY) -m netsec_cli.run
+
+run-unix: deps unix
+	@$(VPY) -m netsec_cli.run --host-image
 
 qemu: deps qemu-image
 	@$(VPY) -m netsec_cli.qemu --image $(QEMU_BUILD)/firmware.elf

@@ -28,12 +28,19 @@ def _escape(text):
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _machine():
+    """os.uname().machine ("mps2-an385 with Cortex-M3"); the unix port has no os.uname, but
+    MicroPython gives every port the same text as sys.implementation._machine."""
+    uname = getattr(os, "uname", None)
+    return uname().machine if uname else sys.implementation._machine
+
+
 def status(app):
     """What the status page and /api/status show."""
     gc.collect()
     cert = Net_Security.INFO.get("SERVER_CERT", {})
     return {
-        "machine": os.uname().machine,
+        "machine": _machine(),
         "uptime_s": time.ticks_diff(time.ticks_ms(), _started) // 1000,
         "free_heap": gc.mem_free(),
         "tls_sessions": app.stats["connections"],
