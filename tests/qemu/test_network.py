@@ -130,25 +130,123 @@ def test_peers_vanishing_mid_handshake_and_mid_body_are_survived(served):
     assert get(port, "/")[0] == 200
 
 
-def test_sessions_beyond_memory_are_refused_one_by_one_and_the_heap_recovers(served):
-    """Open TLS sessions and hold them until the guest cannot take another; a normal client is
-    then still served, and once they close the heap is back where it was."""
-    port = served.port(443)
-    base = settle(served)["free_heap"]
-    held = []
+# A server allowed more sessions than the heap holds: memory, not the limit, stops it.
+MANY_SESSIONS_APP = """
+import gc
+from netsec import lan
+from netsec.server import Server
+lan.up()
+app = Server(port=443, max_sessions=32, handshake_timeout=60, idle_timeout=120)
+
+@app.route("/heap")
+async def heap(request):
+    gc.collect()
+    return {"free": gc.mem_free(), "stats": app.stats}
+
+app.run()
+"""
+
+
+def test_sessions_until_memory_runs_out_then_a_normal_client_is_served(demo, tmp_path):
+    """Open TLS sessions, each served one request and kept open, until the guest cannot take
+    another; that one fails alone, a new client is then served, and once the held sessions
+    close the heap is back where it was."""
+    demo.stop_program()
+    demo.start(MANY_SESSIONS_APP, DEMO_READY)
     try:
-        for _ in range(12):
+        port = demo.port(443)
+
+        def heap():
+            conn = http.client.HTTPSConnection("localhost", port, context=context(), timeout=60)
             try:
-                tls = context().wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60),
-                                            server_hostname="localhost")
-            except (OSError, ssl.SSLError):
+                conn.request("GET", "/heap")
+                return json.loads(conn.getresponse().read())
+            finally:
+                conn.close()
+
+        base = heap()["free"]
+        held, refused = [], None
+        try:
+            for _ in range(24):
+                conn = http.client.HTTPSConnection("localhost", port, context=context(), timeout=20)
+                try:
+                    conn.request("GET", "/heap")
+                    conn.getresponse().read()
+                except (OSError, ssl.SSLError, http.client.HTTPException) as e:
+                    refused = e
+                    conn.close()
+                    break
+                held.append(conn)
+            print("TLS sessions held at once:", len(held), "then:", refused)
+            assert refused is not None and len(held) >= 2, (len(held), demo.output())
+        finally:
+            for conn in held:
+                conn.close()
+        deadline = time.monotonic() + 30
+        while True:
+            info = heap()
+            if info["stats"]["active"] == 1 or time.monotonic() > deadline:
                 break
-            held.append(tls)
-        assert held, served.output()
+            time.sleep(0.5)
+        assert info["stats"]["active"] == 1, info
+        assert abs(info["free"] - base) < 2048, (base, info, demo.output())
     finally:
-        for tls in held:
-            tls.close()
-    print("TLS sessions held at once:", len(held))
-    assert get(port, "/")[0] == 200
-    info = settle(served)
-    assert abs(info["free_heap"] - base) < 4096, (base, info)
+        demo.stop_program()
+        demo.start(DEMO, DEMO_READY)
+
+
+def test_no_network_is_a_clear_error_not_a_hang(guest):
+    """The session's guest is booted without a network (-nic none): no DHCP answer ever comes."""
+    out = guest.exec(
+        "import network, time\n"
+        "from netsec import lan\n"
+        "t = time.ticks_ms()\n"
+        "try:\n"
+        "    lan.up(timeout_ms=1500)\n"
+        "except OSError as e:\n"
+        "    print('error:', e)\n"
+        "print('after', time.ticks_diff(time.ticks_ms(), t) // 1000, 's')\n"
+        "n = network.LAN()\n"
+        "print(n.status() == n.STAT_NO_IP, n.isconnected(), n.ipconfig('addr4'))\n"
+        "n.active(False)\n"
+        "print(n.status() == n.STAT_DOWN, n.active())\n", timeout=30)
+    assert "error: network: no IPv4 address after 1500 ms: no DHCP server answered" in out, out
+    assert "after 1 s" in out
+    assert "True False ('0.0.0.0', '0.0.0.0')" in out and "True False" in out.splitlines()[-1]
+
+
+def test_lan_config_and_static_address(guest):
+    out = guest.exec(
+        "import network\n"
+        "from netsec import lan\n"
+        "print(lan.up(static=('192.168.7.2', '255.255.255.0', '192.168.7.1', '192.168.7.1')))\n"
+        "n = network.LAN()\n"
+        "print(n.ifconfig(), n.isconnected(), n.ipconfig('dhcp4'))\n"
+        "print(n.config('mac'))\n"
+        "for bad in ('essid', 'channel'):\n"
+        "    try:\n"
+        "        n.config(bad)\n"
+        "    except ValueError as e:\n"
+        "        print('refused', bad, e)\n"
+        "n.active(False)\n", timeout=30)
+    assert "('192.168.7.2', '255.255.255.0')" in out
+    assert "('192.168.7.2', '255.255.255.0', '192.168.7.1', '192.168.7.1') True False" in out
+    assert "b'RT\\x00\\x124V'" in out  # QEMU's default MAC 52:54:00:12:34:56
+    assert "refused essid network.LAN.config: unknown parameter" in out
+
+
+@pytest.fixture(scope="module")
+def m4_image():
+    make("qemu-image", QEMU_BOARD="MPS2_AN386")
+    return QEMU_IMAGE.parent.parent / "MPS2_AN386" / "firmware.elf"
+
+
+def test_the_cortex_m4_image_serves_the_demo_too(m4_image, tmp_path):
+    guest = NetGuest(m4_image, hostfwd={443: 0}, log_path=tmp_path / "qemu.log")
+    try:
+        guest.start(DEMO, DEMO_READY)
+        info = status(guest)
+        assert info["machine"] == "mps2-an386 with Cortex-M4", info
+        assert info["tls_sessions"] == 1
+    finally:
+        guest.stop()
