@@ -130,6 +130,23 @@ def test_peers_vanishing_mid_handshake_and_mid_body_are_survived(served):
     assert get(port, "/")[0] == 200
 
 
+def test_more_connections_than_lwip_has_pcbs_are_dropped_and_serving_goes_on(served):
+    """lwIP has 16 TCP pcbs: a 24-connection flood fills them (QEMU accepts each on the host
+    side and opens one to the guest; lwIP drops the SYNs it has no pcb for), nothing crashes,
+    and once the flood is reset the demo serves again."""
+    port = served.port(443)
+    flood = []
+    try:
+        for _ in range(24):
+            flood.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        time.sleep(2)  # QEMU opens its connections to the guest meanwhile
+    finally:
+        for sock in flood:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+    assert get(port, "/")[0] == 200
+
+
 # A server allowed more sessions than the heap holds: memory, not the limit, stops it.
 MANY_SESSIONS_APP = """
 import gc
