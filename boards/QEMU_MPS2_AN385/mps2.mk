@@ -20,6 +20,9 @@ LDSCRIPT = $(MPS2_DIR)/mps2_an385.ld
 # The qemu port has no board header: mpconfigboard.h takes the port's settings and adds ours.
 CFLAGS += -I$(BOARD_DIR) -I$(MPS2_DIR) -I$(MPS2_DIR)/../../firmware/mbedtls -DMP_CONFIGFILE='"mpconfigboard.h"'
 
+# A changed board configuration (modules switched on or off) must regenerate the qstrs.
+QSTR_GLOBAL_DEPENDENCIES += $(MPS2_DIR)/mpconfigboard.h
+
 FROZEN_MANIFEST = $(MPS2_DIR)/manifest.py
 
 MICROPY_PY_SSL = 1
