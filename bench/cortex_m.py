@@ -7,11 +7,15 @@ import re
 from pathlib import Path
 
 import identities
-from qemu_guest import Guest
+
+from netsec_cli import qemu
 
 ROOT = Path(__file__).resolve().parents[1]
 BOARD = ROOT / "boards" / "QEMU_MPS2_AN385"
 CA_FILE = "/bench/ca.der"
+# The guest's clock while files are written (their mtimes are read back by netsec.tls, so they
+# must repeat for the instruction counts to repeat).
+FILE_DATE = (2040, 1, 1, 6, 0, 0, 0, 0)
 HANDSHAKE_PAIRS = 3  # per identity: each a new context's first (cold) and second handshake
 SESSION_LIMIT = 40  # bounds the sessions-until-full loop even with a much larger heap
 THROUGHPUT_BYTES = 32768
@@ -34,11 +38,23 @@ def build_options(image):
     return dict(item.split("=", 1) for item in text.split())
 
 
+def write_files(guest, files):
+    """Write {guest path: bytes} with the guest clock at FILE_DATE, all in one go."""
+    lines = ["import machine, os, time",
+             "time.sleep_ms(1)",  # wake on a clock tick: the same instant on every run
+             "machine.RTC().datetime(%r)" % (FILE_DATE,)]
+    for path in sorted({p.rsplit("/", 1)[0] for p in files if p.count("/") > 1}):
+        lines.append("try:\n    os.mkdir(%r)\nexcept OSError:\n    pass" % path)
+    for path, data in sorted(files.items()):
+        lines.append("with open(%r, 'wb') as f:\n    f.write(%r)" % (path, data))
+    guest.exec("\n".join(lines), timeout=300)
+
+
 def _call(guest, expression):
     """Evaluate a guest_tls expression on a fresh heap; its value (the last line printed)."""
     guest.soft_reset()
     out = guest.exec("import sys\nsys.path.append('/bench')\nimport guest_tls\n"
-                     "print(repr(guest_tls.%s))" % expression)
+                     "print(repr(guest_tls.%s))" % expression, timeout=300)
     return ast.literal_eval(out.strip().splitlines()[-1])
 
 
@@ -48,9 +64,9 @@ def _mean(values):
 
 
 def _identity_rows(guest, identity, per_tick):
-    guest.write_files({"/netsec-credentials/SERVER_CERT.der": identity.cert_der,
-                       "/netsec-credentials/SERVER_KEY.der": identity.key_der,
-                       CA_FILE: identity.ca_der})
+    write_files(guest, {"/netsec-credentials/SERVER_CERT.der": identity.cert_der,
+                        "/netsec-credentials/SERVER_KEY.der": identity.key_der,
+                        CA_FILE: identity.ca_der})
     cold, warm = [], []
     for _ in range(HANDSHAKE_PAIRS):
         (suite, protocol), (first, second) = _call(guest, "handshakes(%r)" % CA_FILE)
@@ -93,16 +109,14 @@ def _throughput(guest, per_tick):
 def measure_once(image, ec, rsa):
     """One boot of the image: every row-1-3 figure for both server identities."""
     per_tick = instructions_per_tick()
-    guest = Guest(image)
-    try:
-        guest.write_files({"/bench/guest_tls.py": (Path(__file__).parent / "guest_tls.py").read_bytes()})
+    with qemu.Guest(image, icount=True) as guest:
+        write_files(guest, {"/bench/guest_tls.py":
+                            (Path(__file__).parent / "guest_tls.py").read_bytes()})
         rows = {ec.name: _identity_rows(guest, ec, per_tick)}
         rows["throughput"] = _throughput(guest, per_tick)  # with the EC identity, still in place
         rows[rsa.name] = _identity_rows(guest, rsa, per_tick)
-        rows["qemu"] = guest.boot_command
+        rows["qemu"] = " ".join(qemu.qemu_command(image, icount=True))
         return rows
-    finally:
-        guest.stop()
 
 
 def measure(image):

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from mpremote.transport_serial import SerialTransport
 
 from netsec_cli import qemu
 
@@ -140,13 +139,6 @@ def test_the_same_module_loads_in_the_qemu_image(image):
     _, certs, key_type = image
     image_dir = build("qemu-image", certs / "Net_Security.py", "QEMU_BUILD=%s" % (BUILD / "qemu"))
     elf = image_dir / "firmware.elf"
-    with qemu.boot(elf) as running:
-        qemu.wait_for_repl(running)
-        guest = SerialTransport(running.pty, exclusive=False)
-        try:
-            guest.enter_raw_repl(soft_reset=False)
-            out, err = guest.exec_raw(GUEST_CHECK, timeout=120)
-        finally:
-            guest.close()
-    assert err == b"", err
-    assert out.decode().strip() == "False CN=%s %s" % (HOST, KEY_NAMES[key_type]), out
+    with qemu.Guest(elf) as guest:
+        out = guest.exec(GUEST_CHECK, timeout=120)
+    assert out.strip() == "False CN=%s %s" % (HOST, KEY_NAMES[key_type]), out

@@ -6,13 +6,13 @@ import pytest
 pytestmark = pytest.mark.qemu
 
 
-def test_mpremote_fs_cp_round_trips_a_file(guest, tmp_path):
+def test_mpremote_fs_cp_round_trips_a_file(guest, mpremote, tmp_path):
     original = tmp_path / "original.bin"
     original.write_bytes(bytes(range(256)) * 20 + os.urandom(3000))
     copied_back = tmp_path / "copied_back.bin"
-    guest.mpremote("fs", "cp", str(original), ":/roundtrip.bin")
-    assert "roundtrip.bin" in guest.mpremote("fs", "ls", ":/")
-    guest.mpremote("fs", "cp", ":/roundtrip.bin", str(copied_back))
+    mpremote("fs", "cp", str(original), ":/roundtrip.bin")
+    assert "roundtrip.bin" in mpremote("fs", "ls", ":/")
+    mpremote("fs", "cp", ":/roundtrip.bin", str(copied_back))
     assert copied_back.read_bytes() == original.read_bytes()
     assert guest.eval("__import__('os').stat('/roundtrip.bin')[6]") == original.stat().st_size
 

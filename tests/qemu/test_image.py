@@ -3,7 +3,6 @@ import hashlib
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -86,19 +85,15 @@ def test_select_poll_sees_console_input(guest):
             "p.register(sys.stdin, select.POLLIN)\n"
             "print('idle', len(p.poll(0)))\n"
             "print('ready', len(p.poll(10000)), sys.stdin.read(1))\n")
-    transport = guest.transport
-    transport.exec_raw_no_follow(code)
-    assert transport.read_until(1, b"idle 0\r\n", timeout=10).endswith(b"idle 0\r\n")
-    transport.serial.write(b"z")
-    out, err = transport.follow(timeout=10)
-    assert err == b""
-    assert out.decode().split() == ["ready", "1", "z"]
+    guest.start(code, ready="idle 0\r\n", timeout=10)
+    guest.send(b"z")
+    out, err = guest.finish(timeout=10)
+    assert err == ""
+    assert out.split() == ["idle", "0", "ready", "1", "z"]
 
 
 def test_ctrl_c_interrupts_running_code(guest):
-    transport = guest.transport
-    transport.exec_raw_no_follow("import time\nwhile True:\n    time.sleep_ms(1)\n")
-    time.sleep(0.3)
-    transport.serial.write(b"\x03")
-    out, err = transport.follow(timeout=10)
-    assert b"KeyboardInterrupt" in err
+    guest.start("import time\nprint('looping')\nwhile True:\n    time.sleep_ms(1)\n",
+                ready="looping")
+    out, err = guest.interrupt(timeout=10)
+    assert "KeyboardInterrupt" in err

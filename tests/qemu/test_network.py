@@ -1,5 +1,5 @@
 """netsec over the board's network stack: lwIP and the LAN9118 driver in the QEMU Cortex-M
-images, reached from the host through QEMU's restricted user network (see tests/qemu/netguest.py)."""
+images, reached from the host through QEMU's restricted user network (netsec_cli.qemu.GuestNetwork)."""
 import http.client
 import json
 import socket
@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness import CERTS, QEMU_IMAGE, make, require_tool
-from netguest import NetGuest
+from netsec_cli import qemu
 
 CA = str(CERTS / "ca.pem")
 DEMO = "from netsec import lan, demo\nprint('lan', lan.up())\ndemo.main()"
@@ -21,8 +21,8 @@ DEMO_READY = "netsec https server on"
 @pytest.fixture(scope="module")
 def demo(qemu_image, tmp_path_factory):
     """The Cortex-M3 image on a network, serving the demo on guest port 443."""
-    guest = NetGuest(qemu_image, hostfwd={443: 0},
-                     log_path=tmp_path_factory.mktemp("qemu-net") / "qemu.log")
+    guest = qemu.Guest(qemu_image, log_path=tmp_path_factory.mktemp("qemu-net") / "qemu.log",
+                       network=qemu.GuestNetwork(hostfwd={443: 0}))
     guest.start(DEMO, DEMO_READY)
     yield guest
     guest.stop()
@@ -52,7 +52,7 @@ def get(port, path="/"):
 
 
 def status(guest):
-    code, _, body = get(guest.port(443), "/api/status")
+    code, _, body = get(guest.host_port(443), "/api/status")
     assert code == 200
     return json.loads(body)
 
@@ -73,7 +73,7 @@ def test_dhcp_gives_the_guest_its_address(demo):
 
 def test_curl_verifies_the_demo_served_by_the_cortex_m3(served):
     curl = require_tool("curl")
-    url = "https://localhost:%d/" % served.port(443)
+    url = "https://localhost:%d/" % served.host_port(443)
     out = subprocess.run([curl, "-sS", "--max-time", "60", "--cacert", CA, url],
                          capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stderr
@@ -89,7 +89,7 @@ def test_api_status_names_the_machine(served):
 def test_openssl_s_client_verifies_chain_and_hostname(served):
     openssl = require_tool("openssl")
     out = subprocess.run(
-        [openssl, "s_client", "-connect", "127.0.0.1:%d" % served.port(443), "-CAfile", CA,
+        [openssl, "s_client", "-connect", "127.0.0.1:%d" % served.host_port(443), "-CAfile", CA,
          "-verify_return_error", "-verify_hostname", "localhost", "-servername", "localhost",
          "-ign_eof"],
         input=b"GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
@@ -101,7 +101,7 @@ def test_openssl_s_client_verifies_chain_and_hostname(served):
 
 def test_keep_alive_serves_two_requests_on_one_tls_session(served):
     before = status(served)["tls_sessions"]
-    conn = http.client.HTTPSConnection("localhost", served.port(443), context=context(), timeout=30)
+    conn = http.client.HTTPSConnection("localhost", served.host_port(443), context=context(), timeout=30)
     try:
         for path in ("/", "/api/status"):
             conn.request("GET", path)
@@ -114,7 +114,7 @@ def test_keep_alive_serves_two_requests_on_one_tls_session(served):
 
 
 def test_peers_vanishing_mid_handshake_and_mid_body_are_survived(served):
-    port = served.port(443)
+    port = served.host_port(443)
     # A ClientHello cut short, then gone.
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         raw.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 20)
@@ -134,7 +134,7 @@ def test_more_connections_than_lwip_has_pcbs_are_dropped_and_serving_goes_on(ser
     """lwIP has 16 TCP pcbs: a 24-connection flood fills them (QEMU accepts each on the host
     side and opens one to the guest; lwIP drops the SYNs it has no pcb for), nothing crashes,
     and once the flood is reset the demo serves again."""
-    port = served.port(443)
+    port = served.host_port(443)
     flood = []
     try:
         for _ in range(24):
@@ -164,14 +164,20 @@ app.run()
 """
 
 
+def restart(guest):
+    """Stop the program running in the guest (Ctrl-C) and soft-reset it: a fresh heap."""
+    guest.interrupt()
+    guest.soft_reset()
+
+
 def test_sessions_until_memory_runs_out_then_a_normal_client_is_served(demo, tmp_path):
     """Open TLS sessions, each served one request and kept open, until the guest cannot take
     another; that one fails alone, a new client is then served, and once the held sessions
     close the heap is back where it was."""
-    demo.stop_program()
+    restart(demo)
     demo.start(MANY_SESSIONS_APP, DEMO_READY)
     try:
-        port = demo.port(443)
+        port = demo.host_port(443)
 
         def heap():
             conn = http.client.HTTPSConnection("localhost", port, context=context(), timeout=60)
@@ -208,7 +214,7 @@ def test_sessions_until_memory_runs_out_then_a_normal_client_is_served(demo, tmp
         assert info["stats"]["active"] == 1, info
         assert abs(info["free"] - base) < 2048, (base, info, demo.output())
     finally:
-        demo.stop_program()
+        restart(demo)
         demo.start(DEMO, DEMO_READY)
 
 
@@ -259,7 +265,8 @@ def m4_image():
 
 
 def test_the_cortex_m4_image_serves_the_demo_too(m4_image, tmp_path):
-    guest = NetGuest(m4_image, hostfwd={443: 0}, log_path=tmp_path / "qemu.log")
+    guest = qemu.Guest(m4_image, log_path=tmp_path / "qemu.log",
+                       network=qemu.GuestNetwork(hostfwd={443: 0}))
     try:
         guest.start(DEMO, DEMO_READY)
         info = status(guest)

@@ -18,9 +18,9 @@ GUEST_DIR = "/portable"
 @pytest.fixture(scope="session")
 def portable_files(qemu_guest):
     """Copy the runner and every portable test module to the guest, once."""
-    qemu_guest.exec("import os\ntry:\n    os.mkdir(%r)\nexcept OSError:\n    pass" % GUEST_DIR)
+    qemu_guest.makedirs(GUEST_DIR)
     for name in ["check", "run"] + MODULES:
-        qemu_guest.put((PORTABLE / (name + ".py")).read_bytes(), "%s/%s.py" % (GUEST_DIR, name))
+        qemu_guest.write("%s/%s.py" % (GUEST_DIR, name), (PORTABLE / (name + ".py")).read_bytes())
 
 
 @pytest.mark.parametrize("module", MODULES)

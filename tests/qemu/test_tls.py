@@ -6,6 +6,8 @@ import datetime
 import Net_Security  # the credentials frozen into the image (tests/conftest.py puts modules/ on the path)
 import pytest
 
+from netsec_cli.device import RemoteError
+
 pytestmark = pytest.mark.qemu
 
 
@@ -28,14 +30,14 @@ def test_selftest_handshakes_with_the_frozen_credentials(guest):
 
 
 def test_wrong_hostname_fails_verification(guest):
-    with pytest.raises(AssertionError, match="TLSError: selftest: server certificate CN=localhost.* "
+    with pytest.raises(RemoteError, match="TLSError: selftest: server certificate CN=localhost.* "
                                          "is not valid for the host name 'wrong.example'"):
         selftest(guest, "wrong.example")
 
 
 def test_untrusted_server_fails_verification(guest):
     # The client end trusts only a CA that did not issue the server's certificate.
-    with pytest.raises(AssertionError, match="TLSError: selftest: server certificate CN=localhost.* "
+    with pytest.raises(RemoteError, match="TLSError: selftest: server certificate CN=localhost.* "
                                          "is not signed by a CA"):
         guest.exec("from netsec import selftest\nimport Net_Security\n"
                    "selftest.run('localhost', cas=(Net_Security.SERVER_CERT,))")
@@ -44,23 +46,21 @@ def test_untrusted_server_fails_verification(guest):
 @pytest.fixture
 def set_guest_clock(guest):
     def set_clock(year):
-        guest.exec("import machine\nmachine.RTC().datetime((%d, 1, 1, 0, 0, 0, 0, 0))" % year)
+        guest.set_rtc_utc(datetime.datetime(year, 1, 1, tzinfo=datetime.timezone.utc))
 
     yield set_clock
-    now = datetime.datetime.now(datetime.timezone.utc)
     guest.soft_reset()
-    guest.exec("import machine\nmachine.RTC().datetime(%r)" % (
-        (now.year, now.month, now.day, now.weekday(), now.hour, now.minute, now.second, 0),))
+    guest.set_rtc_utc(datetime.datetime.now(datetime.timezone.utc))
 
 
 def test_certificate_dates_are_checked_against_the_guest_clock(guest, set_guest_clock):
     set_guest_clock(int(Net_Security.INFO["SERVER_CERT"]["not_after"][:4]) + 1)
-    with pytest.raises(AssertionError, match="TLSError: selftest: server certificate CN=localhost.* "
+    with pytest.raises(RemoteError, match="TLSError: selftest: server certificate CN=localhost.* "
                                          "expired on"):
         selftest(guest, "localhost")
 
 
 def test_an_unset_clock_is_reported_as_such(guest, set_guest_clock):
     set_guest_clock(2010)
-    with pytest.raises(AssertionError, match="TLSError: selftest: the device clock is not set"):
+    with pytest.raises(RemoteError, match="TLSError: selftest: the device clock is not set"):
         selftest(guest, "localhost")

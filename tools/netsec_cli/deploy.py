@@ -1,14 +1,8 @@
 """netsec deploy: copy a Net_Security.py to a board; netsec.tls picks it up with no reboot."""
-import contextlib
 import hashlib
-import io
-import os
-
-from mpremote.transport import TransportError
-from mpremote.transport_serial import SerialTransport
-from serial import SerialException
 
 from . import inspect, problems, x509util
+from .device import Device, RemoteError
 from .problems import CliError
 
 HELP = "copy a Net_Security.py to the board's netsec-credentials/, checked first"
@@ -32,7 +26,6 @@ CREDENTIALS_DIR = "netsec-credentials"  # netsec.tls.OVERRIDE_DIR, relative to t
 TARGET = CREDENTIALS_DIR + "/Net_Security.py"
 # Outside CREDENTIALS_DIR, so netsec.tls never lists it while it is being written.
 PARTIAL = "netsec-deploy.part"
-CHUNK = 1024  # bytes per raw-REPL write: well inside the smallest boards' heap
 
 
 def add_arguments(p):
@@ -45,8 +38,8 @@ def run(args):
     report = checked(args.module)
     with open(args.module, "rb") as f:
         data = f.read()
-    with connected(args.device) as board:
-        copy(board, data, args.device)
+    with Device(args.device) as board:
+        copy(board, data)
     server = next((c for c in report["certificates"] if c["name"] == "SERVER_CERT"), None)
     identity = ("SERVER_CERT %s (sha256 %s)" % (server["subject"], server["sha256"]) if server
                 else "no SERVER_CERT")
@@ -73,52 +66,12 @@ def checked(path):
     return report
 
 
-@contextlib.contextmanager
-def connected(device):
-    """The board's raw REPL, without a soft reset (a running program's state stays)."""
-    if not os.path.exists(device):
-        raise CliError(device, "no such device",
-                       "is the board connected? give its port with --device")
+def copy(board, data):
+    """Write data to TARGET through PARTIAL and a rename; the board's SHA-256 must match."""
     try:
-        board = SerialTransport(device)
-    except TransportError:
-        raise CliError(device, "cannot open the port",
-                       "is another program (mpremote, a terminal) holding the port?")
-    try:
-        try:
-            # mpremote prints what it read when the REPL does not answer: keep the one-line error.
-            with contextlib.redirect_stdout(io.StringIO()):
-                board.enter_raw_repl(soft_reset=False)
-        except (TransportError, SerialException, OSError):
-            raise CliError(device, "no answer from a MicroPython REPL",
-                           "is it connected? is another program (mpremote, a terminal) holding "
-                           "the port?")
-        try:
-            yield board
-        finally:
-            board.exit_raw_repl()
-    finally:
-        board.close()
-
-
-def copy(board, data, device):
-    """Write data to TARGET through PARTIAL and os.rename; check the board's copy by its SHA-256."""
-    try:
-        if not board.fs_isdir(CREDENTIALS_DIR):
-            board.fs_mkdir(CREDENTIALS_DIR)
-        board.fs_writefile(PARTIAL, data, chunk_size=CHUNK)
-        board.exec("import os\nos.rename(%r, %r)" % (PARTIAL, TARGET))
-        on_board = board.fs_hashfile(TARGET, "sha256")
-    except (TransportError, SerialException, OSError) as e:
-        raise CliError(device, "copying to %s failed (%s)" % (TARGET, _last_line(e)),
+        board.makedirs(CREDENTIALS_DIR)
+        board.write_atomic(TARGET, data, partial=PARTIAL)
+    except RemoteError as e:
+        raise CliError(board.port, "copying to %s failed (%s)" % (TARGET, e.exception),
                        "check the board's filesystem has room (mpremote df) and run the "
                        "command again")
-    if on_board != hashlib.sha256(data).digest():
-        raise CliError(device, "%s on the board differs from the file sent" % TARGET,
-                       "run the command again; if it persists the board's filesystem is damaged")
-
-
-def _last_line(error):
-    """The device's exception line from a raw-REPL traceback, or the host error itself."""
-    lines = str(error).strip().splitlines()
-    return lines[-1] if lines else type(error).__name__

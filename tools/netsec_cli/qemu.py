@@ -29,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+from netsec_cli.device import Device
 from netsec_cli.process import stop_process
 
 QEMU = "qemu-system-arm"
@@ -144,6 +145,12 @@ class RunningImage:
         """What QEMU itself printed (not the guest's console), for error messages."""
         return self.output.text.decode(errors="replace")
 
+    def gone(self):
+        """Why the guest cannot answer (QEMU exited, with what it said), or None while it runs."""
+        if self.alive():
+            return None
+        return "QEMU exited with status %s; it said:\n%s" % (self.process.returncode, self.log())
+
     def stop(self, timeout=5):
         stop_process(self.process, timeout)
 
@@ -202,6 +209,39 @@ def wait_for_repl(running, timeout=10):
                 return time.monotonic() - start
     raise QemuError("the guest's REPL did not answer on %s within %d s. Console so far:\n%s"
                     % (running.pty, timeout, received.decode(errors="replace")))
+
+
+class Guest(Device):
+    """The image booted and its REPL connected: a Device that also owns QEMU.
+
+    close() releases the console (QEMU goes on, for mpremote); stop() also ends QEMU, as leaving
+    a `with` block does. The console is opened non-exclusively, so the mpremote tool and netsec
+    deploy can use the pty while a Guest holds it. network: a GuestNetwork, or None for no
+    network. Raises QemuError or DeviceError.
+    """
+
+    def __init__(self, image=DEFAULT_IMAGE, icount=False, log_path=None, network=None):
+        self.network = network
+        self.running = boot(image, icount=icount, log_path=log_path, network=network)
+        try:
+            wait_for_repl(self.running)
+            super().__init__(self.running.pty, exclusive=False, gone=self.running.gone)
+        except BaseException:
+            self.running.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def host_port(self, guest_port):
+        """The 127.0.0.1 port that leads to the guest's TCP guest_port (its network's hostfwd)."""
+        return self.network.hostfwd[guest_port]
+
+    def stop(self):
+        try:
+            self.close()
+        finally:
+            self.running.stop()
 
 
 def main(argv=None):

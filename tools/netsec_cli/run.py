@@ -14,12 +14,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-import serial
-
 from netsec_cli import qemu
+from netsec_cli.device import DeviceError
 from netsec_cli.process import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +27,7 @@ CA = ROOT / "tests" / "certs" / "default" / "ca.pem"
 FLASH = ROOT / "build" / "run" / "flash"
 PORT = 8443
 # Typed at the guest's friendly REPL, so Ctrl-C there ends the demo at a ">>>" prompt.
-GUEST_DEMO = b"from netsec import lan, demo; lan.up(); demo.main()\r"
+GUEST_DEMO = "from netsec import lan, demo; lan.up(); demo.main()"
 READY = "https server on"
 
 
@@ -62,24 +60,16 @@ def _forward(stream):
 def demo_in_qemu(port, image=qemu.DEFAULT_IMAGE):
     """Boot the QEMU image on a network with 127.0.0.1:port leading to its port 443, and start
     the demo at its REPL; return the running image once the demo listens."""
-    running = qemu.boot(image, network=qemu.GuestNetwork(hostfwd={443: port}))
+    guest = qemu.Guest(image, network=qemu.GuestNetwork(hostfwd={443: port}))
     try:
-        qemu.wait_for_repl(running)
-        with serial.Serial(running.pty, 115200, timeout=0.2) as console:
-            console.write(GUEST_DEMO)
-            said = b""
-            deadline = time.monotonic() + 60
-            while READY.encode() not in said:
-                if not running.alive() or time.monotonic() > deadline or b"Traceback" in said:
-                    raise RunError("the demo did not start in the QEMU image. Its console:\n%s\n"
-                                   "QEMU said:\n%s" % (said.decode(errors="replace"), running.log()))
-                said += console.read(256)
-        for line in said.decode(errors="replace").splitlines()[1:]:
-            print("  guest| " + line)
-        return running
+        said = guest.start_in_repl(GUEST_DEMO, READY)
+        guest.close()  # the console is the user's now; QEMU and the demo go on
     except BaseException:
-        running.stop()
+        guest.stop()
         raise
+    for line in said.splitlines()[1:]:
+        print("  guest| " + line)
+    return guest.running
 
 
 def check(url):
@@ -117,7 +107,7 @@ def main(argv=None):
         print("Stop with Ctrl-C.", flush=True)
         (demo or running.process).wait()
         return 1
-    except (RunError, qemu.QemuError) as e:
+    except (RunError, qemu.QemuError, DeviceError) as e:
         print("make run: error: %s" % e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

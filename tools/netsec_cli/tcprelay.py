@@ -6,6 +6,7 @@ QEMU's guestfwd runs this once per connection the guest opens (its stdin and std
 connection), so a guest service address leads to a host service on the loopback only. Ends
 when either side closes. A standalone script (no netsec imports): QEMU starts it with /bin/sh.
 """
+import os
 import selectors
 import socket
 import sys
@@ -14,7 +15,9 @@ import sys
 def relay(port):
     upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
     upstream.settimeout(None)
-    guest_in, guest_out = sys.stdin.buffer.raw, sys.stdout.buffer.raw
+    # The file descriptors themselves: sys.stdout.buffer has no .raw when Python runs
+    # unbuffered (PYTHONUNBUFFERED), and buffering would hold bytes back anyway.
+    guest_in, guest_out = 0, 1
     sel = selectors.DefaultSelector()
     sel.register(guest_in, selectors.EVENT_READ)
     sel.register(upstream, selectors.EVENT_READ)
@@ -25,9 +28,9 @@ def relay(port):
                 if not data:
                     return
                 while data:
-                    data = data[guest_out.write(data):]
+                    data = data[os.write(guest_out, data):]
             else:
-                data = guest_in.read(65536)
+                data = os.read(guest_in, 65536)
                 if not data:
                     upstream.shutdown(socket.SHUT_WR)
                     sel.unregister(guest_in)
