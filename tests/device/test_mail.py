@@ -19,6 +19,7 @@ from aiosmtpd.smtp import MISSING, AuthResult
 
 import certfactory as pki
 from mpy import free_port, run, write_credentials
+from targets import QemuTarget, UnixTarget
 
 pytestmark = pytest.mark.device
 
@@ -138,7 +139,8 @@ def pki_set():
     trusted = pki.ca("Relay Trust CA")
     return {
         "ca": trusted,
-        "good": pki.leaf(trusted, hosts=("localhost",)),
+        # localhost for the unix image, the guestfwd address for the QEMU guest (targets.py).
+        "good": pki.leaf(trusted, hosts=("localhost", "10.0.2.100")),
         "unknown_ca": pki.leaf(pki.ca("Unknown CA"), hosts=("localhost",)),
         "wrong_host": pki.leaf(trusted, hosts=("mail.other.example",)),
     }
@@ -176,9 +178,13 @@ def config_file(flash, cfg):
 
 
 def send(image, flash, cfg, heapsize=None):
-    """Run SEND; return {"message": (id, sha256), "results": {...}} or {"error": line}."""
-    status, output = run(image, SEND, flash, [config_file(flash, cfg)], timeout=120,
-                         heapsize=heapsize)
+    """Run SEND on the unix image, or on a target (tests/device/targets.py); return
+    {"message": (id, sha256), "results": {...}} or {"error": line}."""
+    if isinstance(image, (UnixTarget, QemuTarget)):
+        status, output = image.run(SEND, flash, [config_file(flash, cfg)], timeout=120)
+    else:
+        status, output = run(image, SEND, flash, [config_file(flash, cfg)], timeout=120,
+                             heapsize=heapsize)
     out = {"output": output}
     for line in output.splitlines():
         if line.startswith("message "):
@@ -241,12 +247,13 @@ def check_arrived(inbox, sent, spec, files):
 
 @pytest.mark.parametrize("security,mechanism", [("tls", "PLAIN"), ("tls", "CRAM-MD5"),
                                                 ("starttls", "LOGIN"), ("starttls", "PLAIN")])
-def test_message_arrives_intact_with_auth(unix_image, flash, relays, security, mechanism):
+def test_message_arrives_intact_with_auth(target, flash, relays, security, mechanism):
     inbox = Inbox()
-    relay = relays(inbox, security)
+    relay = relays(inbox, security, port=target.service_port(security))
     spec, files = full_message(flash)
-    out = send(unix_image, flash, {"port": relay.port, "security": security, "user": USER,
-                                   "password": PASSWORD, "auth": mechanism, "message": spec})
+    out = send(target, flash, {"host": target.service_host, "security": security,
+                               "port": target.device_port(security, relay.port), "user": USER,
+                               "password": PASSWORD, "auth": mechanism, "message": spec})
     assert "error" not in out, out["output"]
     assert inbox.auth == [(mechanism, USER)]
     check_arrived(inbox, out["message"], spec, files)

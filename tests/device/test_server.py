@@ -15,6 +15,7 @@ import pytest
 
 from harness import CERTS, require_tool
 from mpy import free_port
+from targets import UnixTarget
 
 CA = str(CERTS / "ca.pem")
 HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT = 3, 3, 3
@@ -27,7 +28,7 @@ from netsec.server import Server, Response, BasicAuth, HTTPError
 
 with open(sys.argv[1]) as f:
     cfg = json.load(f)
-app = Server(host="127.0.0.1", port=cfg["port"], redirect_port=cfg["redirect_port"], hsts=600,
+app = Server(host=cfg["host"], port=cfg["port"], redirect_port=cfg["redirect_port"], hsts=600,
              handshake_timeout=cfg["timeouts"][0], head_timeout=cfg["timeouts"][1],
              idle_timeout=cfg["timeouts"][2])
 app.static("/static", cfg["root"])
@@ -175,14 +176,17 @@ def get(port, path, headers=None, method="GET"):
 
 
 class App:
-    def __init__(self, image, tmp):
-        self.port = free_port()
-        self.redirect_port = free_port()
-        self.root = tmp / "www"
-        self.uploads = tmp / "uploads"
-        self.root.mkdir()
+    """The APP above on a target (tests/device/targets.py): .port and .redirect_port are where
+    clients connect on 127.0.0.1; .root and .uploads the host's copy of its flash folders."""
+
+    def __init__(self, target, tmp):
+        self.target = target
+        flash = tmp / "flash"
+        self.root = flash / "www"
+        self.uploads = flash / "uploads"
+        self.root.mkdir(parents=True)
         self.uploads.mkdir()
-        (tmp / "secret.txt").write_text("TOP SECRET")
+        (flash / "secret.txt").write_text("TOP SECRET")
         (self.root / "index.html").write_text("<h1>index</h1>")
         (self.root / "big.txt").write_text("".join("line %d\n" % i for i in range(20000)))
         with open(self.root / "big.txt", "rb") as f, gzip.open(self.root / "big.txt.gz", "wb") as g:
@@ -192,30 +196,33 @@ class App:
         salt = b"0123456789abcdef"
         admin_hash = "pbkdf2-sha256$1000$%s$%s" % (
             salt.hex(), hashlib.pbkdf2_hmac("sha256", b"s3cret", salt, 1000).hex())
-        config = json.dumps({"port": self.port, "redirect_port": self.redirect_port,
-                             "root": str(self.root), "uploads": str(self.uploads),
+        listen, self.port = target.listen_ports(443)
+        redirect_listen, self.redirect_port = target.listen_ports(80)
+        config = json.dumps({"host": target.listen_host, "port": listen,
+                             "redirect_port": redirect_listen, "root": "www", "uploads": "uploads",
                              "admin_hash": admin_hash,
                              "timeouts": [HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT]})
-        (tmp / "app.py").write_text(APP)
-        (tmp / "config.json").write_text(config)
-        self.log_path = tmp / "server.log"
-        self.log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen([str(image), "app.py", "config.json"], cwd=tmp,
-                                     stdout=self.log_file, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while "ready" not in self.log():
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.proc.kill()
-                pytest.fail("test app did not start:\n" + self.log())
-            time.sleep(0.05)
+        (flash / "config.json").write_text(config)
+        self.program = target.program(APP, flash, ["config.json"])
+        try:
+            self.program.expect("ready", timeout=60)
+        except Exception:
+            self.program.stop()
+            pytest.fail("test app did not start:\n" + self.log())
         self.base_fds = self.fds()
 
+    def running(self):
+        return self.target.running(self.program)
+
     def fds(self):
-        """How many file descriptors the server process holds (sockets included)."""
-        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+        """How many file descriptors the server process holds (sockets included); None on a
+        board, which has none to count."""
+        if self.target.name != "unix":
+            return None
+        return len(os.listdir("/proc/%d/fd" % self.program.process.pid))
 
     def log(self):
-        return self.log_path.read_text()
+        return self.program.output
 
     def stats(self):
         status, _, body = get(self.port, "/stats")
@@ -233,23 +240,12 @@ class App:
             time.sleep(0.2)
 
     def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.log_file.close()
+        self.program.stop()
 
 
-@pytest.fixture(scope="module")
-def app(unix_image, tmp_path_factory):
-    server = App(unix_image, tmp_path_factory.mktemp("server"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def healthy(app):
-    """Checks after the test that the server still serves and leaked no session or socket."""
-    yield app
-    assert app.proc.poll() is None, "server died:\n" + app.log()
+def _healthy(app):
+    """Checks after a test that the server still serves and leaked no session or socket."""
+    assert app.running(), "server died:\n" + app.log()
     stats = app.settle()
     assert stats["stats"]["active"] == 1 and stats["stats"]["waiting"] == 0, stats
     deadline = time.time() + 5
@@ -258,14 +254,43 @@ def healthy(app):
     assert app.fds() == app.base_fds, "sockets left open"
 
 
+@pytest.fixture(scope="module")
+def app(unix_image, tmp_path_factory):
+    server = App(UnixTarget(unix_image), tmp_path_factory.mktemp("server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def healthy(app):
+    """The app on the unix image; checked after the test (_healthy)."""
+    yield app
+    _healthy(app)
+
+
+@pytest.fixture(scope="module")
+def app_on_target(target, tmp_path_factory):
+    server = App(target, tmp_path_factory.mktemp("server-" + target.name))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def served(app_on_target):
+    """The app on each target (the unix image, the networked QEMU Cortex-M3); checked after
+    the test (_healthy). For the core tests that must hold on a board's network stack too."""
+    yield app_on_target
+    _healthy(app_on_target)
+
+
 # --- real clients ----------------------------------------------------------------------------
 
-def test_curl_keeps_one_tls_session_for_two_requests(healthy):
+def test_curl_keeps_one_tls_session_for_two_requests(served):
     curl = require_tool("curl")
-    before = healthy.stats()["stats"]["connections"]
+    before = served.stats()["stats"]["connections"]
     out = subprocess.run([curl, "-sS", "--cacert", CA, "-w", " connects=%{num_connects}\n",
-                          "https://localhost:%d/" % healthy.port,
-                          "https://localhost:%d/items/7/a/b?x=1" % healthy.port],
+                          "https://localhost:%d/" % served.port,
+                          "https://localhost:%d/items/7/a/b?x=1" % served.port],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     first, second = out.stdout.strip().splitlines()
@@ -274,11 +299,11 @@ def test_curl_keeps_one_tls_session_for_two_requests(healthy):
     body = json.loads(second[:second.rindex(" connects")])
     assert body == {"params": {"id": "7", "rest": "a/b"}, "query": {"x": "1"},
                     "version": "HTTP/1.1"}
-    assert healthy.stats()["stats"]["connections"] == before + 2  # curl's one, and ours
+    assert served.stats()["stats"]["connections"] == before + 2  # curl's one, and ours
 
 
-def test_cpython_http_client_keep_alive_and_post(healthy):
-    conn = http.client.HTTPSConnection("localhost", healthy.port, context=tls_context(),
+def test_cpython_http_client_keep_alive_and_post(served):
+    conn = http.client.HTTPSConnection("localhost", served.port, context=tls_context(),
                                        timeout=20)
     conn.request("GET", "/")
     response = conn.getresponse()
@@ -521,9 +546,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_limits_and_smuggling_get_status_and_close(healthy, name):
+def test_limits_and_smuggling_get_status_and_close(served, name):
     raw, want = CASES[name]
-    status, headers, body, closed = exchange(healthy.port, raw)
+    status, headers, body, closed = exchange(served.port, raw)
     assert status == want, body
     assert headers["Connection"] == "close" and closed
 
@@ -618,17 +643,17 @@ def test_slow_loris_does_not_starve_a_good_client(healthy):
     assert elapsed < HEAD_TIMEOUT, elapsed
 
 
-def test_session_limit_queues_instead_of_refusing(healthy):
+def test_session_limit_queues_instead_of_refusing(served):
     # Four idle keep-alive connections take every session; a fifth client waits for the
     # first of them to time out, then is served.
     held = []
     for _ in range(4):
-        sock = connect(healthy.port)
+        sock = connect(served.port)
         sock.sendall(b"GET / HTTP/1.1\r\nHost: d\r\n\r\n")
         read_response(sock)
         held.append(sock)
     started = time.time()
-    sock = socket.create_connection(("127.0.0.1", healthy.port), timeout=20)
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=20)
     with tls_context().wrap_socket(sock, server_hostname="localhost") as fifth:
         fifth.sendall(b"GET / HTTP/1.1\r\nHost: d\r\n\r\n")
         assert read_response(fifth)[2] == b"hello"
@@ -677,19 +702,19 @@ def test_garbage_and_plain_http_on_the_tls_port_are_dropped(healthy):
     assert get(healthy.port, "/")[2] == b"hello"
 
 
-def test_disconnect_mid_handshake_and_mid_body_leaks_nothing(healthy):
-    before = healthy.settle()["free"]
+def test_disconnect_mid_handshake_and_mid_body_leaks_nothing(served):
+    before = served.settle()["free"]
     for _ in range(3):
         # Half a ClientHello, then gone.
-        with socket.create_connection(("127.0.0.1", healthy.port), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
             sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(20))
         # A body cut short.
-        with connect(healthy.port) as sock:
+        with connect(served.port) as sock:
             sock.sendall(b"PUT /upload/cut.bin HTTP/1.1\r\nHost: d\r\nContent-Length: 100000"
                          b"\r\n\r\n" + os.urandom(5000))
         # Gone right after the handshake.
-        connect(healthy.port).close()
-    stats = healthy.settle()
+        connect(served.port).close()
+    stats = served.settle()
     assert stats["stats"]["active"] == 1 and stats["stats"]["waiting"] == 0
     assert stats["free"] >= before - 4096, (before, stats["free"])
 

@@ -39,35 +39,36 @@ def https_get(port, path, context=None):
         conn.close()
 
 
-def test_demo_status_page_json_and_static_file(unix_image, tmp_path):
-    port = free_port()
-    proc = start([str(unix_image), "-m", "netsec.demo", str(port), "site"], tmp_path,
-                 "netsec https server on 127.0.0.1:%d" % port)  # listening
-    try:
+DEMO = "import sys\nfrom netsec import demo\ndemo.main(int(sys.argv[1]), sys.argv[2])"
+
+
+def test_demo_status_page_json_and_static_file(target, tmp_path):
+    port, host_port = target.listen_ports(443)
+    with target.program(DEMO, tmp_path / "flash", [port, "site"]) as program:
+        program.expect("INFO netsec https server on")
         cert = Net_Security.INFO["SERVER_CERT"]  # the credentials frozen into the image
-        status, headers, page = https_get(port, "/")
+        status, headers, page = https_get(host_port, "/")
         assert status == 200 and headers["Content-Type"].startswith("text/html")
-        for text in ("Uptime", "Free heap", "TLS sessions served", cert["not_after"],
+        for text in ("Machine", "Uptime", "Free heap", "TLS sessions served", cert["not_after"],
                      cert["subject"], "TEST credentials"):
             assert text.encode() in page, text
-        status, headers, body = https_get(port, "/api/status")
+        status, headers, body = https_get(host_port, "/api/status")
         info = json.loads(body)
         assert status == 200 and headers["Content-Type"] == "application/json"
         assert info["tls_sessions"] >= 2 and info["free_heap"] > 0
+        assert info["machine"] and info["machine"] == (target.machine or info["machine"])
         assert info["certificate"] == {"subject": cert["subject"], "expires": cert["not_after"],
                                        "test_only": True}
-        status, headers, css = https_get(port, "/static/style.css")
+        status, headers, css = https_get(host_port, "/static/style.css")
         assert status == 200 and headers["Content-Type"] == "text/css" and b"font-family" in css
-        assert (tmp_path / "site" / "style.css").read_bytes() == css
+        if target.name == "unix":  # the guest's files are read only through its REPL
+            assert (tmp_path / "flash" / "site" / "style.css").read_bytes() == css
         # The curl line `make run` prints verifies the certificate for 127.0.0.1 too.
         curl = require_tool("curl")
         out = subprocess.run([curl, "-sS", "--cacert", CA,
-                              "https://127.0.0.1:%d/api/status" % port],
-                             capture_output=True, text=True, timeout=30)
+                              "https://127.0.0.1:%d/api/status" % host_port],
+                             capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and json.loads(out.stdout)["requests"] >= 4, out.stderr
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 MTLS_APP = r'''

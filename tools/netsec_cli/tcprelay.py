@@ -2,24 +2,25 @@
 
     python tcprelay.py PORT
 
-QEMU's guestfwd runs this once per connection the guest opens (its stdin and stdout are that
-connection), so a guest service address leads to a host service on the loopback only. Ends
-when either side closes. A standalone script (no netsec imports): QEMU starts it with /bin/sh.
+QEMU's guestfwd runs this once per connection the guest opens (stdin, stdout and stderr are all
+that connection), so a guest service address leads to a host service on the loopback only. Ends
+when either side closes. When the host service is down it prints nothing (that would go to the
+guest) and exits: the guest sees its connection closed. A standalone script (no netsec imports):
+QEMU starts it with /bin/sh.
 """
 import os
 import selectors
 import socket
 import sys
 
+GUEST_IN, GUEST_OUT = 0, 1
+
 
 def relay(port):
     upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
     upstream.settimeout(None)
-    # The file descriptors themselves: sys.stdout.buffer has no .raw when Python runs
-    # unbuffered (PYTHONUNBUFFERED), and buffering would hold bytes back anyway.
-    guest_in, guest_out = 0, 1
     sel = selectors.DefaultSelector()
-    sel.register(guest_in, selectors.EVENT_READ)
+    sel.register(GUEST_IN, selectors.EVENT_READ)
     sel.register(upstream, selectors.EVENT_READ)
     while True:
         for key, _ in sel.select():
@@ -28,12 +29,12 @@ def relay(port):
                 if not data:
                     return
                 while data:
-                    data = data[os.write(guest_out, data):]
+                    data = data[os.write(GUEST_OUT, data):]
             else:
-                data = os.read(guest_in, 65536)
+                data = os.read(GUEST_IN, 65536)
                 if not data:
                     upstream.shutdown(socket.SHUT_WR)
-                    sel.unregister(guest_in)
+                    sel.unregister(GUEST_IN)
                     continue
                 upstream.sendall(data)
 
@@ -41,6 +42,5 @@ def relay(port):
 if __name__ == "__main__":
     try:
         relay(int(sys.argv[1]))
-    except OSError as e:
-        print("tcprelay: 127.0.0.1:%s: %s" % (sys.argv[1], e), file=sys.stderr)
+    except OSError:
         sys.exit(1)
