@@ -11,6 +11,10 @@ declare -A NEED=(
   [patch]=patch
   [make]=make
   [gcc]=gcc
+  # netsec flash: STM32 over USB DFU, ST-LINK (st-flash), OpenOCD
+  [dfu-util]=dfu-util
+  [st-flash]=stlink-tools
+  [openocd]=openocd
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -13,7 +13,7 @@ def netsec(*argv):
 def test_console_script_help_reads_well():
     top = netsec("--help")
     assert top.returncode == 0
-    for command in ("keygen", "convert", "inspect"):
+    for command in ("keygen", "convert", "inspect", "deploy", "flash"):
         assert command in top.stdout
         sub = netsec(command, "--help")
         assert sub.returncode == 0 and sub.stdout.startswith("usage: netsec %s" % command)

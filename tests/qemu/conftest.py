@@ -18,7 +18,8 @@ def start_guest(image, log_path=None):
     try:
         return qemu.Guest(image, log_path=log_path)
     except (qemu.QemuError, DeviceError) as e:
-        pytest.fail("the QEMU image did not reach its REPL: %s" % e, pytrace=False)
+        failure = "the QEMU image did not reach its REPL: %s" % e
+    pytest.fail(failure, pytrace=False)  # outside the except: one message, no chained traceback
 
 
 @pytest.fixture(scope="session")

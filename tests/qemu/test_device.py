@@ -3,6 +3,7 @@ files, the RTC in UTC, and a guest that goes away."""
 import datetime
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -53,7 +54,9 @@ def test_reading_a_missing_file_is_a_remote_error(guest):
         guest.read("/no-such-file")
 
 
-def test_rtc_is_set_to_utc(guest):
+def test_rtc_is_set_to_utc(guest, monkeypatch):
+    monkeypatch.setenv("TZ", "EST+5")  # this machine's local time is not UTC
+    time.tzset()
     guest.set_rtc_utc(datetime.datetime(2031, 3, 4, 5, 6, 7, tzinfo=datetime.timezone.utc))
     assert guest.eval("__import__('machine').RTC().datetime()[:7]") == (2031, 3, 4, 1, 5, 6, 7)
     # An aware time in another zone is converted, not taken as it reads.
@@ -68,6 +71,8 @@ def test_rtc_is_set_to_utc(guest):
     now = datetime.datetime.now(datetime.timezone.utc)
     assert set_to.microsecond == 0
     assert abs((on_guest - now).total_seconds()) < 3
+    monkeypatch.undo()
+    time.tzset()
 
 
 def test_soft_reset_returns_the_boot_output_and_keeps_files(guest):

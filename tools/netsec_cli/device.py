@@ -76,7 +76,7 @@ class Device:
         except TransportError:
             raise DeviceError(self.port, "cannot open the port",
                               "is another program (mpremote, a terminal) holding it? do you have "
-                              "permission (the dialout group)?")
+                              "permission (the dialout group)?") from None
         try:
             self.enter_raw_repl(answer_timeout)
         except BaseException:
@@ -107,7 +107,7 @@ class Device:
                 self.transport.enter_raw_repl(soft_reset=False, timeout_overall=answer_timeout)
         except (TransportError, OSError):  # pyserial's errors are OSErrors
             self.transport.in_raw_repl = False
-            raise self._lost("no answer from a MicroPython REPL within %g s" % answer_timeout)
+            raise self._lost("no answer from a MicroPython REPL within %g s" % answer_timeout) from None
 
     @contextlib.contextmanager
     def released(self):

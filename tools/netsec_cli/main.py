@@ -9,13 +9,15 @@ import warnings
 
 from cryptography.utils import CryptographyDeprecationWarning
 
-from . import convert, deploy, inspect, keygen, problems
+from . import convert, deploy, flash, inspect, keygen, problems
 
-COMMANDS = {"keygen": keygen, "convert": convert, "inspect": inspect, "deploy": deploy}
+COMMANDS = {"keygen": keygen, "convert": convert, "inspect": inspect, "deploy": deploy,
+            "flash": flash}
 
 DESCRIPTION = """\
 Host tool for netsec firmware: make certificates, turn PEM/DER files into the
-Net_Security module that is frozen into the image, and inspect the result.
+Net_Security module that is frozen into the image, inspect the result, flash
+an image to a board and deploy new credentials to it.
 
 Typical use:
   netsec keygen -o certs --host device.local
