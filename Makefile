@@ -35,13 +35,14 @@ define stage-net-security
 endef
 
 .PHONY: help deps system-deps venv sources mpy-cross unix qemu-image qemu-images images run run-unix qemu \
-        test test-host test-device test-qemu bench clean
+        test test-host test-device test-qemu test-hw bench clean
 
 help:
 	@echo "make run      the HTTPS demo served by the QEMU Cortex-M3 image (lwIP), default credentials"
 	@echo "make run-unix the same demo served by the host (unix) image"
 	@echo "make test     install what is needed, build the images and run every test layer"
 	@echo "make test-host | test-device | test-qemu   one layer alone"
+	@echo "make test-hw DEVICE=/dev/ttyACM0 [DEVICE_IP=...]   the hardware layer on a board"
 	@echo "make unix | qemu-image   build one image;  make qemu   boot the QEMU image on a pty"
 	@echo "make bench    benchmarks (results into build/bench/)"
 
@@ -105,6 +106,11 @@ test-device: deps unix
 
 test-qemu: deps qemu-images
 	$(VPY) -m pytest -q tests/qemu
+
+# The hardware layer on the board at DEVICE (its serial port); without DEVICE on the QEMU image.
+# DEVICE_IP (the board's address) adds the network tests.
+test-hw: deps $(if $(DEVICE),,qemu-image)
+	DEVICE="$(DEVICE)" DEVICE_IP="$(DEVICE_IP)" $(VPY) -m pytest -q tests/hw
 
 bench: deps images
 	$(VPY) bench/run.py
