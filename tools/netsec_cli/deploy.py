@@ -37,7 +37,8 @@ def add_arguments(p):
 def run(args):
     report = checked(args.module)
     with open(args.module, "rb") as f:
-        data = f.read()
+        # As UTF-8 without a byte-order mark: the board's compiler reads nothing else.
+        data = x509util.decode_text(args.module, f.read()).encode("utf-8")
     with Device(args.device) as board:
         copy(board, data)
     server = next((c for c in report["certificates"] if c["name"] == "SERVER_CERT"), None)

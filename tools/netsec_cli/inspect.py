@@ -52,11 +52,11 @@ def run(args):
 def read_module(path):
     """The module's top-level constants, evaluated as literals (a module never runs on the host)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
+        with open(path, "rb") as f:
+            tree = ast.parse(x509util.decode_text(path, f.read()), path)
     except OSError as e:
         raise CliError(path, "cannot read the file (%s)" % (e.strerror or e), "check the path")
-    except (SyntaxError, ValueError, UnicodeDecodeError) as e:
+    except (SyntaxError, ValueError) as e:
         raise CliError(path, "not a readable Python module (%s)" % e,
                        "give a Net_Security.py written by netsec convert")
     constants = {}

@@ -1,6 +1,7 @@
 """netsec keygen: a CA plus server and client identities, as PEM files."""
 import csv
 import datetime
+import io
 import ipaddress
 import os
 import re
@@ -157,8 +158,9 @@ def read_fleet(path):
     """[(device name, [subjectAltName entries])] from a CSV of names and addresses."""
     devices, seen = [], set()
     try:
-        with open(path, newline="") as f:
-            rows = csv.reader(f)
+        with open(path, "rb") as f:
+            # Excel writes a byte-order mark ("CSV UTF-8") or UTF-16 ("Unicode text").
+            rows = csv.reader(io.StringIO(x509util.decode_text(path, f.read()), newline=""))
             for row in rows:
                 cells = [c.strip() for c in row]
                 where = "%s line %d" % (path, rows.line_num)
@@ -177,7 +179,7 @@ def read_fleet(path):
                 devices.append((name, [parse_host(h, where) for h in hosts]))
     except OSError as e:
         raise CliError(path, "cannot read the file (%s)" % (e.strerror or e), "check the path")
-    except (UnicodeDecodeError, csv.Error) as e:
+    except csv.Error as e:
         raise CliError(path, "not a readable CSV file (%s)" % e, "save it as UTF-8 CSV")
     if not devices:
         raise CliError(path, "lists no devices", "add one row per device: name,dns-name,ip-address")

@@ -35,6 +35,7 @@ Item = namedtuple("Item", "kind obj origin")
 
 _BEGIN = re.compile(r"^-----BEGIN ([A-Z0-9 ]+)-----\s*$")
 _END = re.compile(r"^-----END ([A-Z0-9 ]+)-----\s*$")
+_BEGIN_ANY = re.compile(r"BEGIN [A-Z]")  # also with dashes a word processor made
 _KEY_LABELS = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY",
                "DSA PRIVATE KEY")
 _REFUSED_LABELS = {  # label -> (what it is, what to do instead)
@@ -81,15 +82,61 @@ def read_items(path, passphrases):
                        "check the path and its permissions")
     if not data.strip():
         raise CliError(path, "the file is empty", "give the PEM or DER file itself")
-    if b"-----BEGIN" in data:
-        return _read_pem(path, data, passphrases)
+    encoding, body = text_encoding(data)
+    if encoding or _BEGIN_ANY.search(data.decode("latin-1")):
+        # Undecodable bytes become U+FFFD: refused inside a PEM block, harmless outside one.
+        return _read_pem(path, body.decode(encoding or "utf-8", "replace"), passphrases)
     return [_read_der(path, data, passphrases)]
 
 
-def _read_pem(path, data, passphrases):
-    text = data.decode("ascii", "replace")
+# Byte-order marks editors write before text (Notepad: UTF-8; PowerShell 5 `>`: UTF-16 LE).
+# UTF-32 first: its LE mark starts with UTF-16 LE's.
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def text_encoding(data):
+    """(encoding, data without its byte-order mark) for text as editors write it: the encoding
+    a byte-order mark names, or UTF-16 told by the NUL after (LE) or before (BE) each ASCII
+    character; (None, data) for anything else (UTF-8/ASCII text, or binary such as DER)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding, data[len(bom):]
+    head = data[:64]
+    if len(head) >= 8 and not any(head[1::2]) and all(head[0::2]):
+        return "utf-16-le", data
+    if len(head) >= 8 and not any(head[0::2]) and all(head[1::2]):
+        return "utf-16-be", data
+    return None, data
+
+
+def decode_text(path, data):
+    """The text of a file written by any common editor (see text_encoding; UTF-8 otherwise);
+    CliError naming the encoding and the fix when it does not decode."""
+    encoding, body = text_encoding(data)
+    encoding = encoding or "utf-8"
+    try:
+        return body.decode(encoding)
+    except UnicodeDecodeError as e:
+        offset = len(data) - len(body) + e.start
+        raise CliError(path, "is not %s text (byte 0x%02x at offset %d)"
+                       % (encoding.upper(), data[offset], offset),
+                       "save it again as UTF-8 (in Notepad: Save As, Encoding UTF-8)")
+
+
+def _read_pem(path, text, passphrases):
     items, block, number = [], None, 0
     for lineno, line in enumerate(text.splitlines(), 1):
+        # Stray indentation (a PEM pasted from a YAML file, a mail or a web page) is not content.
+        line = line.strip()
+        bad = next((c for c in line if ord(c) > 126 or (ord(c) < 32 and c != "\t")), None)
+        if bad is not None and (block or _BEGIN_ANY.search(line)):
+            raise CliError("%s line %d" % (path, lineno),
+                           "has the character U+%04X (%r), which PEM does not allow"
+                           % (ord(bad), bad),
+                           "copy the file itself rather than text pasted through an editor or "
+                           "word processor (they turn '-' into dashes and spaces into no-break "
+                           "spaces)")
         begin, end = _BEGIN.match(line), _END.match(line)
         if begin:
             if block:
