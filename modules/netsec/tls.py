@@ -360,13 +360,21 @@ def client_context(hostname, level="verified", cas=None, ciphers=None, allow_pla
     level 'verified' (default): the server's certificate must chain to cas (default
     EMAIL_SERVER_CAS) and be valid for hostname. 'encrypted': no authentication of the server,
     logged on every connection. 'plaintext': returns None (no TLS), and only when the calling
-    service passes allow_plaintext=True. SNI is always sent. CLIENT_CERT/CLIENT_KEY, when set,
+    service passes allow_plaintext=True. The host name is sent as SNI; an IP address (IPv4, or
+    IPv6 with or without brackets) is verified against the certificate's IP subjectAltName and
+    never sent (RFC 6066 section 3; firmware/patches/0007-*). CLIENT_CERT/CLIENT_KEY, when set,
     are offered to servers that ask for a client certificate.
     """
     if level not in ("verified", "encrypted", "plaintext"):
         raise ValueError("level must be 'verified', 'encrypted' or 'plaintext', not %r" % (level,))
     if not isinstance(hostname, str) or not hostname:
         raise ValueError("client_context needs the server's host name, not %r" % (hostname,))
+    # As written in URLs and DNS: "[::1]" is the address ::1, "host.example." the name
+    # host.example (RFC 6066 section 3: HostName has no trailing dot).
+    if hostname[0] == "[" and hostname[-1] == "]":
+        hostname = hostname[1:-1]
+    elif hostname[-1] == "." and len(hostname) > 1:
+        hostname = hostname[:-1]
     if level == "plaintext":
         if not allow_plaintext:
             raise ValueError("level 'plaintext' to %s: this service does not allow plaintext; "

@@ -218,3 +218,107 @@ def test_a_client_reading_first_starts_the_handshake(unix_image, tmp_path):
     server.join(10)
     assert status == 0, output
     assert output.splitlines()[-1] == "greeting 220 localhost ready"
+
+
+# --- 0007-mbedtls-no-sni-for-an-ip-address.patch -------------------------------------------------
+
+# netsec.tls's verifying client to ADDRESS:PORT, verifying the name HOST; prints the log line and
+# the reply, or "refused KIND MESSAGE".
+NAMED_CLIENT = """
+import sys, asyncio
+from netsec import tls
+address, port, host = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+async def main():
+    try:
+        r, w = await asyncio.wait_for(
+            asyncio.open_connection(address, port, ssl=tls.client_context(host)), 10)
+        w.write(b"ping\\n")
+        await w.drain()
+        tls.log_connection(w, "client")
+        print("reply", (await asyncio.wait_for(r.readline(), 10)).decode().strip())
+        w.close()
+        await w.wait_closed()
+    except Exception as e:
+        error = tls.explain(e)
+        print("refused", error.kind, error)
+
+asyncio.run(main())
+"""
+
+
+def client_hello_server_names(record):
+    """The host names in a ClientHello's server_name extension (RFC 6066 section 3); [] when
+    the extension is absent. record: the TLS record that carries the ClientHello."""
+    assert record[0] == 22 and record[5] == 1, "not a ClientHello record: %r" % record[:8]
+    pos = 9 + 2 + 32  # record header, handshake header, client_version, random
+    pos += 1 + record[pos]  # session_id
+    pos += 2 + int.from_bytes(record[pos:pos + 2], "big")  # cipher_suites
+    pos += 1 + record[pos]  # compression_methods
+    end = pos + 2 + int.from_bytes(record[pos:pos + 2], "big")
+    pos += 2
+    while pos < end:
+        kind, size = int.from_bytes(record[pos:pos + 2], "big"), int.from_bytes(
+            record[pos + 2:pos + 4], "big")
+        if kind == 0:  # server_name: list length, then (type 0 host_name, length, name)...
+            names, item = [], pos + 6
+            while item < pos + 4 + size:
+                length = int.from_bytes(record[item + 1:item + 3], "big")
+                names.append(record[item + 3:item + 3 + length].decode())
+                item += 3 + length
+            return names
+        pos += 4 + size
+    return []
+
+
+def serve_once(listener, identity_files, seen):
+    """Accept one connection; put the ClientHello's server names into seen, then answer a line
+    over TLS (peeked, so the handshake reads the same bytes)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*identity_files)
+    conn, _ = listener.accept()
+    conn.settimeout(10)
+    try:
+        head = b""
+        while len(head) < 5 or len(head) < 5 + int.from_bytes(head[3:5], "big"):
+            head = conn.recv(16384, socket.MSG_PEEK)
+        seen.append(client_hello_server_names(head))
+        with ctx.wrap_socket(conn, server_side=True) as tls_conn:
+            tls_conn.makefile("rb").readline()
+            tls_conn.sendall(b"pong\n")
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("address, host, certified, sni, outcome", [
+    ("127.0.0.1", "127.0.0.1", "127.0.0.1", [], "VERIFIED"),
+    ("::1", "::1", "::1", [], "VERIFIED"),
+    ("127.0.0.1", "127.0.0.1", "127.0.0.2", [], "refused hostname"),
+    ("::1", "[::1]", "::1", [], "VERIFIED"),  # as written in URLs
+    ("127.0.0.1", "localhost", "localhost", ["localhost"], "VERIFIED"),  # a name is still sent
+    ("127.0.0.1", "localhost.", "localhost", ["localhost"], "VERIFIED"),  # no trailing dot
+])
+def test_an_ip_address_is_verified_but_not_sent_as_sni(unix_image, tmp_path, address, host,
+                                                       certified, sni, outcome):
+    ca = pki.ca("SNI CA")
+    cert, key = pki.leaf(ca, hosts=(certified,), cn="no name here")
+    identity = (pki.write(tmp_path / "s.pem", cert), pki.write(tmp_path / "k.pem", key))
+    write_credentials(tmp_path / "flash", EMAIL_SERVER_CAS=(pki.der(ca[0]),))
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    seen = []
+    with socket.create_server((address, 0), family=family) as listener:
+        listener.settimeout(20)
+        server = threading.Thread(target=serve_once, args=(listener, identity, seen), daemon=True)
+        server.start()
+        status, output = run(unix_image, NAMED_CLIENT, tmp_path / "flash",
+                             [address, listener.getsockname()[1], host], timeout=30)
+        server.join(10)
+    assert status == 0, output
+    assert seen == [sni], "server_name in the ClientHello: %r" % seen
+    if outcome == "VERIFIED":
+        assert "VERIFIED peer=CN=no name here" in output and "reply pong" in output, output
+    else:
+        assert ("refused hostname server certificate CN=no name here is not valid for the host "
+                "name '127.0.0.1'") in output, output
