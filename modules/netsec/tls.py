@@ -34,6 +34,11 @@ _DEFAULTS = {"SERVER_CERT": None, "SERVER_KEY": None, "CLIENT_CERT": None, "CLIE
              "TEST_ONLY": False}
 _MISSING = object()
 
+# The most a Certificate message may take: the firmware's outgoing TLS record (mbedTLS's
+# MBEDTLS_SSL_OUT_CONTENT_LEN in MicroPython's mbedtls_config_common.h), which mbedTLS does not
+# split it over. The host tools check the same (netsec_cli.x509util.OUT_RECORD).
+_OUT_RECORD = 4096
+
 # What verify_callback returns to fail a handshake: mbedTLS documents this code for "the verify
 # callback failed", and it is fatal even with CERT_OPTIONAL.
 _REJECTED = -0x3000
@@ -190,6 +195,14 @@ def _check(creds, origins):
                              "`netsec convert`)" % (key_field, where(key_field), cert_field,
                                                     where(cert_field)))
     _check_chain(creds["SERVER_CERT"], creds["SERVER_CHAIN"], where)
+    for field, sent in (("SERVER_CERT", (creds["SERVER_CERT"],) + creds["SERVER_CHAIN"]),
+                        ("CLIENT_CERT", (creds["CLIENT_CERT"],))):
+        # TLS 1.3's encoding, the larger: header 4, context 1, list 3; per certificate 3 + 2.
+        size = 8 + sum(5 + len(cert) for cert in sent) if sent[0] else 0
+        if size > _OUT_RECORD:
+            raise ValueError("%s (%s) with its chain makes a TLS Certificate message of %d bytes, "
+                             "over the %d this firmware can send: use an EC key and fewer "
+                             "intermediate CAs" % (field, where(field), size, _OUT_RECORD))
     revoked = creds["REVOKED"]
     if not isinstance(revoked, dict) or not all(
             isinstance(k, bytes) and isinstance(v, (tuple, list)) for k, v in revoked.items()):

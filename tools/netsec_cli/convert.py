@@ -110,6 +110,13 @@ class Conversion:
                                  "an EMAIL_SERVER_CAS certificate")
         server = self.server_identity(anchors) if a.server_cert else _NO_IDENTITY
         client = self.client_identity(anchors) if a.client_cert else _NO_IDENTITY
+        for role, (leaf, chain, _) in (("server", server), ("client", client)):
+            sent = [x509util.der(i.obj) for i in ([leaf] + chain if leaf else [])]
+            problem = sent and x509util.certificate_message_problem(
+                sent, "the %s certificate (%d bytes) and its %d intermediate CA(s) (%d bytes)"
+                % (role, len(sent[0]), len(sent) - 1, sum(map(len, sent[1:]))))
+            if problem:
+                raise CliError(leaf.origin, problem, x509util.CERTIFICATE_MESSAGE_FIX)
         cas = anchors + server[1] + client_cas + email_cas
         revoked = self.revoked(self.load(a.crl, "--crl", ("crl",)), cas)
         for role, (leaf, _, _) in (("server", server), ("client", client)):

@@ -13,8 +13,9 @@ netsec-credentials/Net_Security.py. netsec.tls checks that directory on every
 new connection, so the new credentials are used without a reboot; the board
 refuses a broken set and keeps the previous one (and logs why).
 
-Refused before anything is written: a module that is not FORMAT 1, and a
-private key that does not belong to its certificate. The file is written under
+Refused before anything is written: a module that is not FORMAT 1, a
+private key that does not belong to its certificate, and a certificate (with
+its chain) too big for the firmware to send. The file is written under
 a temporary name and renamed into place, so the board never reads half of it;
 its SHA-256 is then read back from the board and compared."""
 EPILOG = """\
@@ -62,6 +63,9 @@ def checked(path):
             raise CliError(path, "%s does not belong to %s" % (key["name"], cert),
                            "make the module again with netsec convert from the matching "
                            "certificate and key")
+    too_big = inspect.sent_too_big(inspect.read_module(path))
+    if too_big:
+        raise CliError(path, too_big[0], x509util.CERTIFICATE_MESSAGE_FIX)
     for warning in report["warnings"]:
         problems.warn(path, warning)
     return report

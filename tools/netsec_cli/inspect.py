@@ -102,6 +102,8 @@ def from_module(path, now):
         report["keys"].append(_key(key_name, key, matches, report["warnings"]))
         if matches is None:
             report["warnings"].append("%s does not match %s" % (key_name, cert_name))
+    for problem in sent_too_big(constants):
+        report["warnings"].append(problem)
     revoked = constants.get("REVOKED") or {}
     if not isinstance(revoked, dict):
         raise CliError(path, "REVOKED is a %s, not a dict" % type(revoked).__name__,
@@ -121,6 +123,21 @@ def from_module(path, now):
     if report["test_only"] or any(x509util.is_test_credential(c) for c in certs.values()):
         report["warnings"].append(_TEST_WARNING)
     return report
+
+
+def sent_too_big(constants):
+    """What the device could not send of a module's constants (x509util.OUT_RECORD)."""
+    sent = {"SERVER_CERT": [constants.get("SERVER_CERT")]
+            + list(constants.get("SERVER_CHAIN") or ()),
+            "CLIENT_CERT": [constants.get("CLIENT_CERT")]}
+    problems = []
+    for name, ders in sent.items():
+        if ders[0]:
+            what = name + (" with SERVER_CHAIN" if len(ders) > 1 else "")
+            problem = x509util.certificate_message_problem(ders, what)
+            if problem:
+                problems.append(problem)
+    return problems
 
 
 def from_files(paths, now):

@@ -51,6 +51,36 @@ _REFUSED_LABELS = {  # label -> (what it is, what to do instead)
 }
 
 
+# The firmware's outgoing TLS record holds 4096 bytes of content (MBEDTLS_SSL_OUT_CONTENT_LEN in
+# MicroPython's extmod/mbedtls/mbedtls_config_common.h, kept by firmware/mbedtls/netsec_profile.h)
+# and mbedTLS never splits its own Certificate message over records: a larger one fails every
+# handshake (MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL) and the peer sees the connection drop.
+OUT_RECORD = 4096
+
+
+def certificate_message_size(ders):
+    """Bytes of the Certificate handshake message carrying these DER certificates (leaf first),
+    in the larger of its encodings: TLS 1.3's (RFC 8446 section 4.4.2: handshake header 4,
+    empty request context 1, list length 3, then per certificate length 3, DER, extensions 2)
+    is TLS 1.2's (RFC 5246 section 7.4.2: 4 + 3 + per certificate 3 + DER) plus 1 + 2 a
+    certificate."""
+    return 4 + 1 + 3 + sum(3 + len(d) + 2 for d in ders)
+
+
+def certificate_message_problem(ders, what):
+    """None if the certificates fit in one outgoing record, else a sentence saying by how much."""
+    size = certificate_message_size(ders)
+    if size <= OUT_RECORD:
+        return None
+    return ("%s make a TLS Certificate message of %d bytes, over the %d bytes the firmware can "
+            "send in one (its outgoing TLS record; mbedTLS does not split the message): every "
+            "handshake would fail" % (what, size, OUT_RECORD))
+
+
+CERTIFICATE_MESSAGE_FIX = ("use an EC key (a P-256 certificate is about 500 bytes, an RSA-4096 one "
+                           "about 1,400) and fewer intermediate CAs")
+
+
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
