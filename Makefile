@@ -12,26 +12,27 @@ MP := build/src/micropython
 MP_ABS := $(abspath $(MP))
 MPY_CROSS := build/mpy-cross/mpy-cross
 
-# Which Net_Security.py is frozen into the images (default: the public test credentials).
-NET_SECURITY ?= $(abspath modules/Net_Security.py)
+# Which Net_Security.py is frozen into the images: NET_SECURITY=FILE, remembered in
+# CREDENTIALS_CHOICE so that later builds keep it; NET_SECURITY=default (or never choosing) for the
+# public test credentials. Every image build says which it froze in (netsec_cli.stage).
+NET_SECURITY ?=
+CREDENTIALS_CHOICE ?= $(abspath build/credentials-choice)
 UNIX_BUILD ?= $(abspath build/unix)
 QEMU_BOARD ?= MPS2_AN385
 # Every QEMU image `make images` builds: Cortex-M3 (mps2-an385) and Cortex-M4 (mps2-an386).
 QEMU_BOARDS := MPS2_AN385 MPS2_AN386
 QEMU_BUILD ?= $(abspath build/qemu/$(QEMU_BOARD))
+# The HTTPS port of `make run`'s demo on 127.0.0.1.
+PORT ?= 8443
 # MicroPython heap of the QEMU image in KB: like a Pico W's, so memory trouble shows up here.
 HEAP_KB ?= 192
 
 # MicroPython's version script must not mistake this project's git repo for its own.
 export GIT_CEILING_DIRECTORIES := $(abspath build/src)
 
-# Each image freezes its own copy of NET_SECURITY, rewritten only when the content differs:
-# MicroPython recompiles a frozen module only when its source is newer than the compiled one,
-# so switching back to an older file must still look new. $(1): the image's build directory.
+# $(1): the image's build directory; its copy of the chosen module is $(1)/credentials.
 define stage-net-security
-	@test -f "$(NET_SECURITY)" || { echo "NET_SECURITY=$(NET_SECURITY): no such file (make one with netsec convert)" >&2; exit 2; }
-	@mkdir -p $(1)/credentials
-	@cmp -s "$(NET_SECURITY)" $(1)/credentials/Net_Security.py || cp "$(NET_SECURITY)" $(1)/credentials/Net_Security.py
+	@$(VPY) -m netsec_cli.stage $(1) --choice "$(CREDENTIALS_CHOICE)" --net-security "$(NET_SECURITY)"
 endef
 
 .PHONY: help deps system-deps venv sources mpy-cross unix qemu-image qemu-images images run run-unix qemu \
@@ -65,14 +66,14 @@ sources: system-deps
 mpy-cross: sources
 	@$(MAKE) -s -j$(JOBS) -C $(MP)/mpy-cross BUILD=$(abspath build/mpy-cross)
 
-unix: mpy-cross
+unix: venv mpy-cross
 	$(call stage-net-security,$(UNIX_BUILD))
 	@NETSEC_NET_SECURITY=$(UNIX_BUILD)/credentials/Net_Security.py $(MAKE) -s -j$(JOBS) -C $(MP)/ports/unix \
 	    VARIANT_DIR=$(abspath boards/UNIX) BOARD_DIR=$(abspath boards/UNIX) \
 	    BUILD=$(UNIX_BUILD) MICROPY_MPYCROSS=$(abspath $(MPY_CROSS))
 	@echo "unix image: $(UNIX_BUILD)/micropython"
 
-qemu-image: mpy-cross
+qemu-image: venv mpy-cross
 	$(call stage-net-security,$(QEMU_BUILD))
 	@NETSEC_NET_SECURITY=$(QEMU_BUILD)/credentials/Net_Security.py $(MAKE) -s -j$(JOBS) -C $(MP)/ports/qemu \
 	    BOARD=$(QEMU_BOARD) BOARD_DIR=$(abspath boards/QEMU_$(QEMU_BOARD)) \
@@ -86,10 +87,10 @@ images: unix qemu-images
 
 ## Running -----------------------------------------------------------------------------------
 run: deps qemu-image
-	@$(VPY) -m netsec_cli.run
+	@$(VPY) -m netsec_cli.run --port $(PORT) --image $(QEMU_BUILD)/firmware.elf
 
 run-unix: deps unix
-	@$(VPY) -m netsec_cli.run --host-image
+	@$(VPY) -m netsec_cli.run --host-image --port $(PORT) --image $(UNIX_BUILD)/micropython
 
 qemu: deps qemu-image
 	@$(VPY) -m netsec_cli.qemu --image $(QEMU_BUILD)/firmware.elf

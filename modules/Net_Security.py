@@ -4,8 +4,9 @@
 #   --host localhost --host 127.0.0.1 --client-ca tests/certs/default/ca.pem
 #   --email-server-ca tests/certs/default/ca.pem -o modules/Net_Security.py
 # Written by netsec convert (same inputs, same bytes). Read it with: netsec inspect FILE
-# INFO: a dict of facts for SERVER_CERT and CLIENT_CERT; for SERVER_CHAIN, CLIENT_CAS and
-# EMAIL_SERVER_CAS one (subject, not_after, sha256) tuple per certificate, in order
+# SERVER_CA: the --ca the server certificate chains to; never sent, the self-check trusts it.
+# INFO: a dict of facts for SERVER_CERT and CLIENT_CERT; for SERVER_CA, SERVER_CHAIN,
+# CLIENT_CAS and EMAIL_SERVER_CAS one (subject, not_after, sha256) tuple per certificate, in order
 # (constants, so they stay in flash; netsec inspect shows the rest, read from the DER).
 # PUBLIC TEST CREDENTIALS, NOT SECRET: their keys are published in tests/certs/default,
 # so anyone can impersonate a device using them. Remade by tests/certs/default/make.sh.
@@ -37,6 +38,21 @@ SERVER_KEY = (
     b"\xcaQ4}\xa1D\x03B\x00\x04S\xc4\xef\x83\xff>\xc7\x8f\xcb\xc7\xa0\xccX\x0a\xbc\x90o\xdbZ!\xec"
     b"\xf5\xfe\xe7lHA\x89K\xe6\xf5\xaf\xf6\xe2\x90\x17.o\x17\xbcv\x10\x9eJN\xb0\x82\xb0\xcbf\xf7"
     b"\xb7\xa0\x18[S\x96\xddR\x7fG-&\x0e"
+)
+SERVER_CA = (
+    b"0\x82\x01\xc80\x82\x01n\xa0\x03\x02\x01\x02\x02\x11\x00\xa0+M\xa8\xc1\x93U2\xfc$\xb8(\xa7\xe6"
+    b"\xefh0\x0a\x06\x08*\x86H\xce=\x04\x03\x020B1'0%\x06\x03U\x04\x0a\x0c\x1enetsec PUBLIC TEST CR"
+    b"EDENTIALS1\x170\x15\x06\x03U\x04\x03\x0c\x0enetsec TEST CA0\x1e\x17\x0d261125135810Z\x17\x0d3"
+    b"61122145810Z0B1'0%\x06\x03U\x04\x0a\x0c\x1enetsec PUBLIC TEST CREDENTIALS1\x170\x15\x06\x03U"
+    b"\x04\x03\x0c\x0enetsec TEST CA0Y0\x13\x06\x07*\x86H\xce=\x02\x01\x06\x08*\x86H\xce=\x03\x01"
+    b"\x07\x03B\x00\x04\x93\xe0_\xcage\xdf\x7fLC\xa3\xd9\x8c\x9dH\xca?z\x97*\xacT\x9e77\xe6\x14\x98"
+    b"N\x9f\xb7NX\xb7\x9f:T\x0e\x83\xb9\x8dU\xabE\xe8\x04\x89\x0b\x7f\xddm\x01\xcc\xcbB\xa7Q\xfd4"
+    b"\xdb_\xa9\x00\xe6\xa3E0C0\x12\x06\x03U\x1d\x13\x01\x01\xff\x04\x080\x06\x01\x01\xff\x02\x01"
+    b"\x000\x0e\x06\x03U\x1d\x0f\x01\x01\xff\x04\x04\x03\x02\x01\x860\x1d\x06\x03U\x1d\x0e\x04\x16"
+    b"\x04\x14\xe6\xceJ5\xbd\xdc\x0dd\xa3\xe3m\xb95\xc0\xf1\x0f\xc9\xa2\x0f\xb40\x0a\x06\x08*\x86H"
+    b"\xce=\x04\x03\x02\x03H\x000E\x02 <bB\xa0U[\xf2\xbe\x91\xfeXWO%Q\xbdN\x18\xba\x85\xb2\x09\xeb"
+    b"\xf6\xb1\xd1W\x04ZWM\xae\x02!\x00\xfb\x1b\xcc\xb5\x93Ql\xad\xb2rpC\xfdtE\x1bEh\xa7Q\xc2Z\xec"
+    b"\x12[;\x00u\xb3_W\x15"
 )
 CLIENT_CAS = (
     b"0\x82\x01\xc80\x82\x01n\xa0\x03\x02\x01\x02\x02\x11\x00\xa0+M\xa8\xc1\x93U2\xfc$\xb8(\xa7\xe6"
@@ -77,6 +93,9 @@ INFO = {'CLIENT_CAS': (('CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
  'EMAIL_SERVER_CAS': (('CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
                        '2036-11-22T14:58:10Z',
                        '4a8199e6b54f333875658934456554aff8dffe7c96df4da5aa8b8211c14ec88c'),),
+ 'SERVER_CA': ('CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
+               '2036-11-22T14:58:10Z',
+               '4a8199e6b54f333875658934456554aff8dffe7c96df4da5aa8b8211c14ec88c'),
  'SERVER_CERT': {'issuer': 'CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
                  'key': 'EC P-256',
                  'not_after': '2028-11-24T14:58:10Z',

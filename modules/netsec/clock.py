@@ -1,5 +1,5 @@
 # netsec.clock: the device's UTC time, set from SNTP, and whether it is good enough to check
-# certificate dates. Boards keep the time in machine.RTC (as `mpremote rtc --set` does); the
+# certificate dates. Boards keep UTC in machine.RTC (`netsec clock` on the host sets it); the
 # unix port cannot set the host's clock, so there the correction is kept here as an offset.
 import os
 import struct
@@ -46,7 +46,8 @@ def problem():
         return None
     return ("the device clock is not set (device time %s, before this firmware was built on "
             "%04d-%02d-%02d), so certificate dates cannot be checked: sync it with "
-            "netsec.clock.sync(ntp_server) or run `mpremote rtc --set`"
+            "netsec.clock.sync(ntp_server), or from a computer run `netsec clock --device PORT` "
+            "(it sets UTC; `mpremote rtc --set` sets local time)"
             % ((now_text(),) + BUILD_DATE))
 
 

@@ -6,6 +6,8 @@
 
 A server and a client context from netsec.tls (the frozen Net_Security, or the files on flash
 that override it) do a full handshake over an in-memory pipe and exchange one message each way.
+The client end checks the server certificate as a peer would: against the module's own
+SERVER_CA and for the first name it is made for.
 No network is involved: a failure here is in the credentials, the clock or the firmware's TLS.
 Failures raise netsec.tls.TLSError saying what went wrong.
 
@@ -86,16 +88,36 @@ def handshake(server_ctx, client_ctx, server_hostname, rounds=100):
 
 
 def trust_anchors():
-    """The CAs the frozen Net_Security names, the default trust for the client end."""
-    return tuple(Net_Security.CLIENT_CAS) + tuple(Net_Security.EMAIL_SERVER_CAS)
+    """What the client end trusts by default: SERVER_CA, the CA the server certificate chains to
+    (netsec convert records its --ca there); in modules made before SERVER_CA existed, the CAs
+    the module names. TLSError when there are none."""
+    ca = getattr(Net_Security, "SERVER_CA", None)
+    cas = (ca,) if ca else tuple(Net_Security.CLIENT_CAS) + tuple(Net_Security.EMAIL_SERVER_CAS)
+    if not cas:
+        raise tls.TLSError("selftest: Net_Security has no SERVER_CA (the CA its SERVER_CERT chains "
+                           "to) and no other CA: make it again with `netsec convert`, or pass "
+                           "cas=", "credentials")
+    return cas
 
 
-def run(server_hostname="localhost", cas=None):
+def own_name():
+    """The first DNS name (else IP address) SERVER_CERT is made for, from Net_Security.INFO."""
+    sans = getattr(Net_Security, "INFO", {}).get("SERVER_CERT", {}).get("sans", ())
+    for kind in ("DNS:", "IP:"):
+        for name in sans:
+            if name.startswith(kind):
+                return name[len(kind):]
+    raise tls.TLSError("selftest: Net_Security.INFO names no host for SERVER_CERT: pass "
+                       "server_hostname=", "credentials")
+
+
+def run(server_hostname=None, cas=None):
     """Handshake and exchange b"ping"/b"pong"; print a one-line report and return it as a dict
-    (protocol, cipher, peer, heap_peak bytes, ms). cas: DER CA certificates the client end
-    trusts (default: trust_anchors()); server_hostname: the name the server's certificate
-    must be valid for."""
+    (protocol, cipher, peer, heap_peak bytes, ms). server_hostname: the name the server's
+    certificate must be valid for (default: own_name()); cas: DER CA certificates the client
+    end trusts (default: trust_anchors())."""
     global heap_peak
+    server_hostname = server_hostname or own_name()
     server_ctx = tls.server_context()
     client_ctx = tls.client_context(server_hostname, cas=trust_anchors() if cas is None else cas)
     gc.collect()

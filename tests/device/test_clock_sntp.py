@@ -158,4 +158,6 @@ def test_an_unset_clock_is_reported(unix_image, tmp_path):
     before, after, problem = output.splitlines()
     assert (before, after) == ("True", "False")
     assert problem.startswith("the device clock is not set (device time 2000-01-01T00:00:0")
-    assert problem.endswith("sync it with netsec.clock.sync(ntp_server) or run `mpremote rtc --set`")
+    assert problem.endswith("sync it with netsec.clock.sync(ntp_server), or from a computer run "
+                            "`netsec clock --device PORT` (it sets UTC; `mpremote rtc --set` sets "
+                            "local time)")

@@ -244,8 +244,9 @@ def test_verifying_with_an_unset_clock_says_to_sync_it(unix_image, tmp_path, fla
         encrypted = connect(unix_image, flash, server.port, "encrypted", 10, year_2000)
     assert ("refused clock_unset the device clock is not set (device time 2000-01-01T00:00:0"
             in output), output
-    assert ("so certificate dates cannot be checked: sync it with netsec.clock.sync(ntp_server) "
-            "or run `mpremote rtc --set`") in output
+    assert ("so certificate dates cannot be checked: sync it with netsec.clock.sync(ntp_server), "
+            "or from a computer run `netsec clock --device PORT` (it sets UTC; `mpremote rtc "
+            "--set` sets local time)") in output
     assert "reply pong" in encrypted, "no certificate check, no need for the clock"
 
 

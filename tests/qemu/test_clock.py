@@ -1,5 +1,11 @@
-"""The guest's clock: right at boot (read from the host), consistent, settable with mpremote."""
+"""The guest's clock: right at boot (read from the host), consistent, settable to UTC with
+`netsec clock` (and to the host's local time with mpremote). The host runs 12 hours ahead of
+UTC here (TZ), so anything that takes local time for UTC shows (issue 13, case 11)."""
 import datetime
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +14,29 @@ from netsec_cli.device import RemoteError
 pytestmark = pytest.mark.qemu
 
 SECONDS_1970_TO_2000 = 946684800
+HOST_TZ = "NZST-12"  # POSIX TZ: 12 hours ahead of UTC, no daylight saving
+NETSEC = Path(sys.executable).parent / "netsec"
+
+
+@pytest.fixture(scope="module")
+def far_east_guest(qemu_image, boot_guest, tmp_path_factory):
+    """The image booted and driven from a host whose local time is 12 hours ahead of UTC."""
+    env = pytest.MonkeyPatch()
+    env.setenv("TZ", HOST_TZ)
+    time.tzset()
+    try:
+        guest = boot_guest(qemu_image, log_path=tmp_path_factory.mktemp("qemu-tz") / "qemu.log")
+        yield guest
+        guest.stop()
+    finally:
+        env.undo()
+        time.tzset()
+
+
+@pytest.fixture
+def guest(far_east_guest):
+    far_east_guest.soft_reset()
+    return far_east_guest
 
 
 @pytest.fixture
@@ -60,6 +89,27 @@ def test_mpremote_rtc_set_and_read(guest, mpremote, restore_clock):
     shown = mpremote("rtc")
     year, month, day, weekday, hour, minute, second, _ = eval(shown.strip().splitlines()[-1])
     guest_time = datetime.datetime(year, month, day, hour, minute, second)
-    # mpremote sets the host's local time.
+    # mpremote sets the host's local time: here 12 hours ahead of the UTC netsec reads.
     assert abs((datetime.datetime.now() - guest_time).total_seconds()) < 10
     assert weekday == guest_time.weekday()
+    utc = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    assert abs((guest_time - utc).total_seconds() - 12 * 3600) < 10
+
+
+def test_netsec_clock_sets_utc_whatever_the_host_time_zone(guest, restore_clock):
+    guest.exec("import machine\nmachine.RTC().datetime((2030, 1, 1, 1, 0, 0, 0, 0))")
+    done = subprocess.run([str(NETSEC), "clock", "--device", guest.pty], capture_output=True,
+                          text=True, timeout=60)
+    guest.transport.enter_raw_repl(soft_reset=False)  # the command left the raw REPL
+    assert done.returncode == 0, done.stderr
+    rtc = guest.eval("__import__('machine').RTC().datetime()")
+    guest_utc = datetime.datetime(rtc[0], rtc[1], rtc[2], rtc[4], rtc[5], rtc[6],
+                                  tzinfo=datetime.timezone.utc)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - guest_utc).total_seconds()) < 3
+    assert rtc[3] == guest_utc.weekday()
+    assert done.stdout.startswith("netsec clock: %s clock set to %s" % (
+        guest.pty, guest_utc.strftime("%Y-%m-%d %H:%M:"))), done.stdout
+    assert " UTC; it read 2030-01-01 00:00:0" in done.stdout
+    assert done.stdout.rstrip().endswith(" ahead"), done.stdout
+    # The device now agrees with a certificate made a moment ago on this host.
+    assert guest.eval("__import__('netsec.clock').clock.problem()") is None

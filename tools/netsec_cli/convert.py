@@ -99,6 +99,7 @@ class Conversion:
         self.now = x509util.utcnow()
         self.passphrases = x509util.Passphrases()
         self.certs = []  # every certificate read, to recognise the public test credentials
+        self.anchor_of = {}  # role -> the --ca item its chain leads to
 
     def module(self):
         """Every constant of the module, checked; raises CliError at the first refusal."""
@@ -138,12 +139,15 @@ class Conversion:
             "SERVER_CERT": _der(server[0]),
             "SERVER_CHAIN": tuple(_der(i) for i in server[1]),
             "SERVER_KEY": x509util.key_der(server[2].obj) if server[2] else None,
+            # Not sent to peers: what the device's self-check (netsec.selftest) and `make run`
+            # verify the server certificate against.
+            "SERVER_CA": _der(self.anchor_of.get("server")),
             "CLIENT_CAS": tuple(_der(i) for i in client_cas),
             "EMAIL_SERVER_CAS": tuple(_der(i) for i in email_cas),
             "CLIENT_CERT": _der(client[0]),
             "CLIENT_KEY": x509util.key_der(client[2].obj) if client[2] else None,
             "REVOKED": revoked,
-            "INFO": info(server, client, client_cas, email_cas, revoked, cas),
+            "INFO": info(server, self.anchor_of.get("server"), client, client_cas, email_cas, revoked, cas),
         }
 
     def check_options(self):
@@ -321,6 +325,7 @@ class Conversion:
                 "the intermediate CA" if chain else "the %s certificate" % role)
             anchor = next((a for a in anchors if x509util.issued_by(current.obj, a.obj)), None)
             if anchor is not None:
+                self.anchor_of[role] = anchor
                 for item in unused:
                     if x509util.der(item.obj) != x509util.der(anchor.obj):
                         warn(
@@ -391,7 +396,7 @@ def _unique(items):
     return unique
 
 
-def info(server, client, client_cas, email_cas, revoked, cas):
+def info(server, server_ca, client, client_cas, email_cas, revoked, cas):
     """INFO: the facts logs and people want, so the device need not parse certificates for them.
     A single certificate gets describe()'s dict; a list field a tuple of brief() tuples, which the
     firmware keeps in flash however many CAs a bundle holds."""
@@ -399,6 +404,7 @@ def info(server, client, client_cas, email_cas, revoked, cas):
     if server[0]:
         result["SERVER_CERT"] = x509util.describe(server[0].obj)
         result["SERVER_CHAIN"] = tuple(x509util.brief(i.obj) for i in server[1])
+        result["SERVER_CA"] = x509util.brief(server_ca.obj)
     if client[0]:
         result["CLIENT_CERT"] = x509util.describe(client[0].obj)
     result["CLIENT_CAS"] = tuple(x509util.brief(i.obj) for i in client_cas)
@@ -451,8 +457,9 @@ def header(args, test_only, has_key):
     ] + ["  " + m for m in made[1:]]
     lines += [
         "Written by netsec convert (same inputs, same bytes). Read it with: netsec inspect FILE",
-        "INFO: a dict of facts for SERVER_CERT and CLIENT_CERT; for SERVER_CHAIN, CLIENT_CAS and",
-        "EMAIL_SERVER_CAS one (%s) tuple per certificate, in order" %
+        "SERVER_CA: the --ca the server certificate chains to; never sent, the self-check trusts it.",
+        "INFO: a dict of facts for SERVER_CERT and CLIENT_CERT; for SERVER_CA, SERVER_CHAIN,",
+        "CLIENT_CAS and EMAIL_SERVER_CAS one (%s) tuple per certificate, in order" %
         ", ".join(x509util.BRIEF_FIELDS),
         "(constants, so they stay in flash; netsec inspect shows the rest, read from the DER)."
     ]

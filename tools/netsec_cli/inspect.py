@@ -20,7 +20,7 @@ machines.
 A Net_Security.py is read as data, never run: only its plain constants are
 evaluated. Certificate details come from the DER itself, not from the module's
 INFO, a summary for the device: a dict of facts for SERVER_CERT and
-CLIENT_CERT; for SERVER_CHAIN, CLIENT_CAS and EMAIL_SERVER_CAS one
+CLIENT_CERT; for SERVER_CA, SERVER_CHAIN, CLIENT_CAS and EMAIL_SERVER_CAS one
 (%s) tuple per certificate, in order, which the
 firmware keeps in flash.""" % ", ".join(x509util.BRIEF_FIELDS)
 EPILOG = """\
@@ -28,7 +28,7 @@ examples:
   netsec inspect build/Net_Security.py
   netsec inspect certs/server.pem certs/server-key.pem certs/ca.pem --json"""
 
-_SINGLE = ("SERVER_CERT", "CLIENT_CERT")
+_SINGLE = ("SERVER_CERT", "SERVER_CA", "CLIENT_CERT")
 _MANY = ("SERVER_CHAIN", "CLIENT_CAS", "EMAIL_SERVER_CAS")
 _KEYS = {"SERVER_KEY": "SERVER_CERT", "CLIENT_KEY": "CLIENT_CERT"}
 

@@ -9,10 +9,10 @@ import warnings
 
 from cryptography.utils import CryptographyDeprecationWarning
 
-from . import convert, deploy, flash, inspect, keygen, problems
+from . import clock, convert, deploy, flash, inspect, keygen, problems
 
 COMMANDS = {"keygen": keygen, "convert": convert, "inspect": inspect, "deploy": deploy,
-            "flash": flash}
+            "flash": flash, "clock": clock}
 
 DESCRIPTION = """\
 Host tool for netsec firmware: make certificates, turn PEM/DER files into the
