@@ -116,7 +116,10 @@ def _load(listing):
         namespace = {}
         try:
             with open(path) as f:
-                exec(f.read(), namespace)
+                source = f.read()
+            # Windows editors write a byte-order mark first; MicroPython's compiler would read it
+            # as part of the first name.
+            exec(source[1:] if source[:1] == "\ufeff" else source, namespace)
         except Exception as e:
             raise ValueError("%s: %s: %s" % (path, type(e).__name__, e))
         _take(namespace, path, creds, origins)

@@ -9,11 +9,12 @@ incremental), where it remembers the NET_SECURITY choice, and a free port instea
 """
 import hashlib
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -69,18 +70,23 @@ class Project:
         process = subprocess.Popen(self.shell(command), cwd=self.scratch, env=self.env,
                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # its own group: stopped as one
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in process.stdout] + [lines.put("")],
+                         daemon=True).start()
         output, deadline = [], time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if select.select([process.stdout], [], [], 1)[0]:
-                line = process.stdout.readline()
-                output.append(line)
-                if until in line:
-                    return process, "".join(output)
-                if not line:
-                    break
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            output.append(line)
+            if until in line:
+                return process, "".join(output)
+            if not line:
+                break
         stop(process)
         pytest.fail("README command %r did not reach %r:\n%s" % (command, until,
-                                                                   "".join(output)[-4000:]))
+                                                                    "".join(output)[-4000:]))
 
 
 def stop(process):
@@ -111,7 +117,7 @@ def test_the_readme_own_certificates_section_works_as_written(tmp_path):
     module = tmp_path / "build" / "sensor-7" / "Net_Security.py"
     for image in ("unix", "qemu"):
         said = "%s freezes in %s: SERVER_CERT CN=sensor-7.local sha256 %s (NET_SECURITY=" % (
-            BUILD / image, module, fingerprint)
+            (BUILD / image).relative_to(ROOT), module, fingerprint)
         assert said in built, built[-4000:]
         assert (BUILD / image).stat().st_mode & 0o777 == 0o700
         assert (BUILD / image / "credentials" / "Net_Security.py").stat().st_mode & 0o777 == 0o600

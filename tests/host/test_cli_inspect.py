@@ -49,7 +49,7 @@ def test_module_as_json(tmp_path, capsys):
     report = json.loads(text)
     assert report["format"] == 1 and report["test_only"] is False and report["warnings"] == []
     names = [c["name"] for c in report["certificates"]]
-    assert names == ["SERVER_CERT", "CLIENT_CAS[0]"]
+    assert names == ["SERVER_CERT", "SERVER_CA", "CLIENT_CAS[0]"]
     first = report["certificates"][0]
     assert first["sans"] == ["DNS:device.local", "IP:10.0.0.7"] and first["key"] == "EC P-256"
     assert first["serial"] == "%x" % server[0].serial_number and first["days_left"] in (364, 365)
