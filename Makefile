@@ -23,7 +23,7 @@ QEMU_BOARD ?= MPS2_AN385
 QEMU_BOARDS := MPS2_AN385 MPS2_AN386
 QEMU_BUILD ?= $(abspath build/qemu/$(QEMU_BOARD))
 # The HTTPS port of `make run`'s demo on 127.0.0.1.
-PORT ?= 8443
+RUN_PORT ?= 8443
 # MicroPython heap of the QEMU image in KB: like a Pico W's, so memory trouble shows up here.
 HEAP_KB ?= 192
 
@@ -87,10 +87,10 @@ images: unix qemu-images
 
 ## Running -----------------------------------------------------------------------------------
 run: deps qemu-image
-	@$(VPY) -m netsec_cli.run --port $(PORT) --image $(QEMU_BUILD)/firmware.elf
+	@$(VPY) -m netsec_cli.run --port $(RUN_PORT) --image $(QEMU_BUILD)/firmware.elf
 
 run-unix: deps unix
-	@$(VPY) -m netsec_cli.run --host-image --port $(PORT) --image $(UNIX_BUILD)/micropython
+	@$(VPY) -m netsec_cli.run --host-image --port $(RUN_PORT) --image $(UNIX_BUILD)/micropython
 
 qemu: deps qemu-image
 	@$(VPY) -m netsec_cli.qemu --image $(QEMU_BUILD)/firmware.elf

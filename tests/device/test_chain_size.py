@@ -1,29 +1,15 @@
 """A server chain at the most the firmware can send works in a real handshake; one over it in
 credential files on flash is refused on the device, and the credentials in use stay (issue 13,
 case 10; the host side is tests/host/test_cli_chain_size.py)."""
-import socket
-import ssl
-
 import pytest
 
 import certfactory as pki
 import sized_chain
 from harness import CERTS
 from mpy import HELLO_SERVER, MicroPython, free_port, write_credentials
+from test_firmware_patches import hello
 
 pytestmark = pytest.mark.device
-
-
-def hello(port, cafile):
-    """Say a line over TLS trusting cafile and verifying localhost: the reply, or the error."""
-    ctx = ssl.create_default_context(cafile=cafile)
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost") as conn:
-                conn.sendall(b"hi\n")
-                return conn.makefile("rb").readline().decode().strip()
-    except (OSError, ssl.SSLError) as e:
-        return e
 
 
 def write_chain(flash, pki_set):

@@ -5,7 +5,7 @@ import pytest
 
 import certfactory as pki
 from mpy import HELLO_SERVER, MicroPython, free_port, write_credentials
-from test_chain_size import hello
+from test_firmware_patches import hello
 
 pytestmark = pytest.mark.device
 

@@ -49,7 +49,7 @@ class Project:
         self.port = free_port()
         self.isolation = ["UNIX_BUILD=%s" % (BUILD / "unix"), "QEMU_BUILD=%s" % (BUILD / "qemu"),
                           "CREDENTIALS_CHOICE=%s" % (scratch / "credentials-choice"),
-                          "PORT=%d" % self.port]
+                          "RUN_PORT=%d" % self.port]
         self.env = dict(os.environ, PATH="%s:%s" % (BIN, os.environ["PATH"]))
 
     def shell(self, command):
