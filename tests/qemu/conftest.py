@@ -23,12 +23,6 @@ def start_guest(image, log_path=None):
 
 
 @pytest.fixture(scope="session")
-def boot_guest():
-    """start_guest, for tests that need a guest of their own (booted another way)."""
-    return start_guest
-
-
-@pytest.fixture(scope="session")
 def qemu_guest(qemu_image, tmp_path_factory):
     """The QEMU image, booted once per test run, its REPL answering."""
     guest = start_guest(qemu_image, log_path=tmp_path_factory.mktemp("qemu") / "qemu.log")

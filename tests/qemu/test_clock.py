@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from netsec_cli import qemu
 from netsec_cli.device import RemoteError
 
 pytestmark = pytest.mark.qemu
@@ -19,13 +20,13 @@ NETSEC = Path(sys.executable).parent / "netsec"
 
 
 @pytest.fixture(scope="module")
-def far_east_guest(qemu_image, boot_guest, tmp_path_factory):
+def far_east_guest(qemu_image, tmp_path_factory):
     """The image booted and driven from a host whose local time is 12 hours ahead of UTC."""
     env = pytest.MonkeyPatch()
     env.setenv("TZ", HOST_TZ)
     time.tzset()
     try:
-        guest = boot_guest(qemu_image, log_path=tmp_path_factory.mktemp("qemu-tz") / "qemu.log")
+        guest = qemu.Guest(qemu_image, log_path=tmp_path_factory.mktemp("qemu-tz") / "qemu.log")
         yield guest
         guest.stop()
     finally:
@@ -35,6 +36,7 @@ def far_east_guest(qemu_image, boot_guest, tmp_path_factory):
 
 @pytest.fixture
 def guest(far_east_guest):
+    far_east_guest.enter_raw_repl()
     far_east_guest.soft_reset()
     return far_east_guest
 
@@ -98,9 +100,9 @@ def test_mpremote_rtc_set_and_read(guest, mpremote, restore_clock):
 
 def test_netsec_clock_sets_utc_whatever_the_host_time_zone(guest, restore_clock):
     guest.exec("import machine\nmachine.RTC().datetime((2030, 1, 1, 1, 0, 0, 0, 0))")
-    done = subprocess.run([str(NETSEC), "clock", "--device", guest.pty], capture_output=True,
-                          text=True, timeout=60)
-    guest.transport.enter_raw_repl(soft_reset=False)  # the command left the raw REPL
+    with guest.released():
+        done = subprocess.run([str(NETSEC), "clock", "--device", guest.port], capture_output=True,
+                              text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     rtc = guest.eval("__import__('machine').RTC().datetime()")
     guest_utc = datetime.datetime(rtc[0], rtc[1], rtc[2], rtc[4], rtc[5], rtc[6],
@@ -108,7 +110,7 @@ def test_netsec_clock_sets_utc_whatever_the_host_time_zone(guest, restore_clock)
     assert abs((datetime.datetime.now(datetime.timezone.utc) - guest_utc).total_seconds()) < 3
     assert rtc[3] == guest_utc.weekday()
     assert done.stdout.startswith("netsec clock: %s clock set to %s" % (
-        guest.pty, guest_utc.strftime("%Y-%m-%d %H:%M:"))), done.stdout
+        guest.port, guest_utc.strftime("%Y-%m-%d %H:%M:"))), done.stdout
     assert " UTC; it read 2030-01-01 00:00:0" in done.stdout
     assert done.stdout.rstrip().endswith(" ahead"), done.stdout
     # The device now agrees with a certificate made a moment ago on this host.

@@ -1,11 +1,8 @@
 """netsec clock: set a board's real-time clock to UTC, the time netsec reads from it."""
 import datetime
-import time
 
-from mpremote.transport import TransportError
-from serial import SerialException
-
-from . import deploy, problems
+from . import problems
+from .device import Device, RemoteError
 from .problems import CliError
 
 HELP = "set the board's clock (machine.RTC) to the host's time in UTC"
@@ -31,18 +28,13 @@ def add_arguments(p):
 
 
 def run(args):
-    with deploy.connected(args.device) as board:
+    with Device(args.device) as board:
         try:
             before = board.eval(_READ)
-            # Set on a whole second, so the board is off by the REPL's latency only.
-            time.sleep(1 - time.time() % 1)
-            now = datetime.datetime.now(datetime.timezone.utc)
-            board.exec("__import__('machine').RTC().datetime((%d, %d, %d, %d, %d, %d, %d, 0))"
-                       % (now.year, now.month, now.day, now.weekday(), now.hour, now.minute,
-                          now.second))
-        except (TransportError, SerialException, OSError) as e:
-            raise CliError(args.device, "setting the clock failed (%s)" % deploy._last_line(e),
-                           "is it a MicroPython board with machine.RTC? run the command again")
+            now = board.set_rtc_utc()  # the host's clock, on a whole second
+        except RemoteError as e:
+            raise CliError(args.device, "cannot set the clock (%s)" % e.exception,
+                           "is it a MicroPython board with machine.RTC?")
     print("%s: %s clock set to %s UTC; it read %s, %s" % (
         problems.prog, args.device, now.strftime("%Y-%m-%d %H:%M:%S"), _shown(before),
         _offset(before, now)))
