@@ -140,7 +140,7 @@ class Device:
 
         With `ready`, wait until it has printed that text (DeviceError if it ends or stays
         silent about it for timeout s). Returns what it printed so far (str). While it runs:
-        write() to its stdin, read_until(), output(); interrupt() or finish() end it.
+        send() to its stdin, read_until(), output(); interrupt() or finish() end it.
         """
         self._transport_call("starting code", self._ensure_raw_repl)
         self._transport_call("starting code", self.transport.exec_raw_no_follow, code)
@@ -209,7 +209,7 @@ class Device:
                                              "raised %r" % (doing, out[-500:], err[-500:]),
                                   "see what it raised")
             if time.monotonic() >= deadline:
-                self.transport.in_raw_repl = False  # still running: interrupt it before the next call
+                self.transport.in_raw_repl = False  # still running: the next call interrupts it
                 if self.gone():
                     raise self._lost(doing)
                 raise DeviceError(self.port, "%s: not within %g s; it printed %r"

@@ -96,8 +96,8 @@ def read(path):
     else:
         raise CliError(path, "not a firmware image netsec knows (UF2, ELF, DfuSe .dfu, STM32 .bin, "
                              "ESP .bin)",
-                       "give the firmware file the build wrote (firmware.uf2, firmware.dfu, "
-                       "firmware.bin, firmware.elf)")
+                       "give the file the build wrote for the board: firmware.uf2 (RP2), "
+                       "firmware.dfu, .bin or .elf (STM32), firmware.bin (ESP32)")
     image.test_only = TEST_ONLY_MARKER in content
     found = _MACHINE.search(content)
     if found:
