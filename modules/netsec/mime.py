@@ -14,6 +14,9 @@ from netsec import smtp
 
 _ATTACH_READ = 57 * 16  # 57 bytes -> one 76-character base64 line (RFC 2045 6.8)
 _FOLD_AT = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
+# The longest word a header gets unencoded: with "Reply-To: " in front it still fits in 78.
+# Longer ones become RFC 2047 encoded words (text) or RFC 2231 continuations (parameters).
+_WORD_MAX = 68
 
 # Content types for attachments by file extension; anything else is application/octet-stream.
 _TYPES = (
@@ -116,7 +119,7 @@ def unstructured(name, value):
         return name + ":\r\n"
     words = _words_at_single_spaces(value)
     plain = (_is_ascii(value) and "=?" not in value and value[0] != " " and value[-1] != " "
-             and max(len(w) for w in words) + len(name) + 2 <= smtp.MAX_LINE)
+             and max(len(w) for w in words) + len(name) + 2 <= _FOLD_AT)
     if plain:
         return _fold(name, words)
     # Encoded words are separated by folding white space, which decoders drop (RFC 2047 6.2).
@@ -144,12 +147,14 @@ def _quoted(text):
 def _mailbox_words(name, address):
     if not name:
         return [address]
-    if not _is_ascii(name) or "=?" in name:
-        return _encoded_words(name) + ["<" + address + ">"]
+    words = name.split()
     for ch in _PHRASE_SPECIALS:
-        if ch in name:
-            return [_quoted(name), "<" + address + ">"]
-    return name.split() + ["<" + address + ">"]
+        if ch in name:  # a quoted string may fold at its spaces too (RFC 5322 3.2.4)
+            words = _words_at_single_spaces(_quoted(name))
+            break
+    if not _is_ascii(name) or "=?" in name or max([len(w) for w in words] + [0]) > _WORD_MAX:
+        words = _encoded_words(name)
+    return words + ["<" + address + ">"]
 
 
 def _address_list(entries, what):
@@ -171,17 +176,112 @@ def _address_header(name, mailboxes):
     return _fold(name, words)
 
 
-def _check_content_type(content_type):
+def _is_token(text):
+    # RFC 2045 5.1 token: visible ASCII except tspecials.
+    for ch in text:
+        if ord(ch) < 33 or ord(ch) > 126 or ch in _TOKEN_SPECIALS:
+            return False
+    return bool(text)
+
+
+def _split_params(text):
+    # At the semicolons outside quoted strings (RFC 2045 5.1).
+    pieces = []
+    start = 0
+    quoted = escaped = False
+    for i in range(len(text)):
+        ch = text[i]
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == ";" and not quoted:
+            pieces.append(text[start:i])
+            start = i + 1
+    pieces.append(text[start:])
+    return pieces, quoted
+
+
+def _unquoted(text):
+    out = []
+    escaped = False
+    for ch in text:
+        if ch == "\\" and not escaped:
+            escaped = True
+        else:
+            out.append(ch)
+            escaped = False
+    return "".join(out)
+
+
+def _parse_content_type(content_type):
+    """'type/subtype; name=value; ...' (RFC 2045 5.1) -> ("type/subtype", [(name, value), ...]);
+    a text type without a charset gets charset=utf-8. Raises ValueError naming the problem."""
     _check_text(content_type, "content type")
-    slash = content_type.find("/")
-    ok = 0 < slash < len(content_type) - 1 and content_type.count("/") == 1
-    for ch in content_type:
-        if ord(ch) > 126 or (ch in _TOKEN_SPECIALS and ch != "/"):
-            ok = False
-    if not ok:
-        raise ValueError("content type %r is not of the form type/subtype (e.g. text/csv)"
-                         % content_type)
-    return content_type.lower()
+    example = "(e.g. text/csv or text/plain; charset=iso-8859-1)"
+    pieces, unterminated = _split_params(content_type)
+    media = pieces[0].strip().lower()
+    slash = media.find("/")
+    if (unterminated or not 0 < slash < len(media) - 1 or media.count("/") != 1
+            or not _is_token(media.replace("/", ""))):
+        raise ValueError("content type %r is not of the form type/subtype; name=value %s"
+                         % (content_type, example))
+    params = []
+    for piece in pieces[1:]:
+        key, eq, value = piece.strip().partition("=")
+        key = key.strip().lower()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            value = _unquoted(value[1:-1])
+        elif not _is_token(value):
+            value = None
+        if not eq or not _is_token(key) or value is None or not _is_ascii(value):
+            raise ValueError("content type %r: parameter %r is not name=value in ASCII %s"
+                             % (content_type, piece.strip(), example))
+        if key in ("name", "filename"):
+            raise ValueError("content type %r: leave out %s=, the attachment's name sets it"
+                             % (content_type, key))
+        params.append((key, value))
+    if media.startswith("text/") and "charset" not in [k for k, _ in params]:
+        params.append(("charset", "utf-8"))  # UTF-8 covers ASCII; RFC 2046's default is ASCII
+    return media, params
+
+
+def _param_words(key, value):
+    """key=value as header words: quoted when it is short ASCII, else RFC 2231 percent-encoded
+    UTF-8 in continuations (key*0*=utf-8''...; key*1*=...) that each fit on a folded line."""
+    if _is_ascii(value) and len(key) + len(value) + 3 <= _WORD_MAX:
+        if _is_token(value) and key not in ("name", "filename"):
+            return [key + "=" + value]
+        return [key + "=" + _quoted(value)]
+    pieces = []
+    piece = ""
+    for b in value.encode():
+        if (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122) or b in b"-._~":
+            char = chr(b)
+        else:
+            char = "%%%02X" % b
+        if len(piece) + len(char) > _WORD_MAX - len(key) - 14:
+            pieces.append(piece)
+            piece = ""
+        piece += char
+    pieces.append(piece)
+    if len(pieces) == 1:
+        return ["%s*=utf-8''%s" % (key, pieces[0])]
+    return ["%s*%d*=%s%s" % (key, i, "utf-8''" if i == 0 else "", p)
+            for i, p in enumerate(pieces)]
+
+
+def _param_header(name, value, params):
+    """'Name: value; key=value; ...' folded between parameters (RFC 2045, 2231)."""
+    words = [value]
+    for key, param in params:
+        for word in _param_words(key, param):
+            words[-1] += ";"
+            words.append(word)
+    return _fold(name, words)
 
 
 def _guess_type(name):
@@ -190,19 +290,6 @@ def _guess_type(name):
         if lower.endswith(extension):
             return content_type
     return "application/octet-stream"
-
-
-def _file_name_param(param, name):
-    """filename="..." for ASCII names; RFC 2231 filename*=utf-8''%XX for the rest."""
-    if _is_ascii(name):
-        return "%s=%s" % (param, _quoted(name))
-    out = []
-    for b in name.encode():
-        if (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122) or b in b"-._~":
-            out.append(chr(b))
-        else:
-            out.append("%%%02X" % b)
-    return "%s*=utf-8''%s" % (param, "".join(out))
 
 
 def _normalise_newlines(text):
@@ -228,7 +315,7 @@ _HEX = b"0123456789ABCDEF"
 
 def _quoted_printable(raw):
     """UTF-8 bytes with CRLF line ends as quoted-printable (RFC 2045 6.7): lines of at most 76
-    characters, ending in CRLF. Written into one buffer and handed out in ~1 KB chunks: many small
+    characters, ending where the text ends. Written into one buffer and handed out in ~1 KB chunks: many small
     strings kept alive at once would fragment a small heap."""
     out = bytearray()
     width = 0
@@ -258,12 +345,11 @@ def _quoted_printable(raw):
             out.append(_HEX[b & 15])
         width += size
         i += 1
-    out += b"\r\n"
     yield bytes(out)
 
 
 class _Part:
-    """A leaf body part: its headers and a generator of its encoded body, which ends in CRLF."""
+    """A leaf body part: its headers and a generator of its encoded body, exactly the content."""
 
     def __init__(self, headers, body):
         self.headers = headers
@@ -275,8 +361,8 @@ class _Part:
 
 
 class _Multipart:
-    """multipart/<subtype> holding parts; each part's body ends with CRLF, which doubles as the
-    CRLF that starts the next delimiter, so every part's content is exactly what was given."""
+    """multipart/<subtype> holding parts. The CRLF before each delimiter belongs to the delimiter
+    (RFC 2046 5.1.1), so every part's content is exactly what was given."""
 
     def __init__(self, subtype, boundary, parts):
         self.headers = 'Content-Type: multipart/%s; boundary="%s"\r\n' % (subtype, boundary)
@@ -286,10 +372,10 @@ class _Multipart:
     def render(self):
         yield self.headers.encode() + b"\r\n"
         delimiter = ("--" + self.boundary).encode()
-        for part in self.parts:
-            yield delimiter + b"\r\n"
-            yield from part.render()
-        yield delimiter + b"--\r\n"
+        for i in range(len(self.parts)):
+            yield (b"\r\n" if i else b"") + delimiter + b"\r\n"  # no preamble before the first
+            yield from self.parts[i].render()
+        yield b"\r\n" + delimiter + b"--\r\n"
 
 
 class Message:
@@ -340,7 +426,7 @@ class Message:
         _check_text(name, "attachment name")
         if not name or len(name.encode()) > 200:
             raise ValueError("attachment name %r must be 1 to 200 bytes long" % name)
-        content_type = _check_content_type(content_type or _guess_type(name))
+        content_type = _parse_content_type(content_type or _guess_type(name))
         self.attachments.append((name, content_type, data, path))
 
     def recipients(self):
@@ -393,11 +479,10 @@ class Message:
         return _Part(headers, _text_body(body, encoding))
 
     def _attachment_part(self, attachment):
-        name, content_type, data, path = attachment
-        headers = ("Content-Type: %s; %s\r\nContent-Disposition: attachment; %s\r\n"
-                   "Content-Transfer-Encoding: base64\r\n"
-                   % (content_type, _file_name_param("name", name),
-                      _file_name_param("filename", name)))
+        name, (media, params), data, path = attachment
+        headers = (_param_header("Content-Type", media, params + [("name", name)])
+                   + _param_header("Content-Disposition", "attachment", [("filename", name)])
+                   + "Content-Transfer-Encoding: base64\r\n")
         if path is None:
             return _Part(headers, _base64_bytes(data))
         return _Part(headers, _base64_file(path))
@@ -406,7 +491,6 @@ class Message:
 def _text_body(body, encoding):
     if encoding == "7bit":
         yield body.encode()
-        yield b"\r\n"
     else:
         yield from _quoted_printable(body.encode())
 
@@ -419,8 +503,6 @@ def _base64_lines(data):
 def _base64_bytes(data):
     for start in range(0, len(data), _ATTACH_READ):
         yield _base64_lines(data[start:start + _ATTACH_READ])
-    if not data:
-        yield b"\r\n"
 
 
 def _read_full(f, buffer):
@@ -439,13 +521,9 @@ def _read_full(f, buffer):
 def _base64_file(path):
     buffer = bytearray(_ATTACH_READ)
     view = memoryview(buffer)
-    empty = True
     with open(path, "rb") as f:
         while True:
             n = _read_full(f, buffer)
             if not n:
                 break
-            empty = False
             yield _base64_lines(view[:n])
-    if empty:
-        yield b"\r\n"

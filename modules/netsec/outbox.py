@@ -7,10 +7,18 @@
 Each entry is two files: NAME.eml, the message exactly as it goes on the wire after DATA
 (dot-stuffed, ending CRLF.CRLF, so every retry sends the same bytes with the same Message-ID),
 and NAME.env, its envelope as JSON. An entry exists once its .env exists; what a crash or power
-cut leaves half-done is finished or cleaned up when the Outbox is created. Connection and TLS
-errors, timeouts and 4xx replies are retried with backoff; a 5xx reply moves the message to
-failed/ with the reason. Delivery is at least once: a crash after the relay accepted a message
-but before it left the outbox sends it again (same Message-ID, so the receiver can tell).
+cut leaves half-done is finished or cleaned up when the Outbox is created.
+
+What happens after each reply or failure is netsec.smtp.OUTCOMES, per recipient: connection and
+TLS errors, timeouts and 4xx replies are retried with backoff; a 5xx reply (a refused recipient,
+message or login) moves the message to failed/ with the reason, listing only the recipients that
+did not get it; recipients that got it are never sent it again.
+
+Delivery is at least once. When the relay's reply to the final dot never comes (the connection
+breaks or smtp.TIMEOUTS["dot"] passes), the relay may or may not have the message: the outbox
+sends it again, with the same bytes and Message-ID so receivers can recognise a duplicate, and
+says so in the log each time (a lost alarm is worse than a duplicate one). The same holds for a
+crash after the relay accepted a message but before it left the outbox.
 """
 
 import asyncio
@@ -25,6 +33,16 @@ _READ = 1024
 
 class OutboxFull(Exception):
     """queue() refused a message because the outbox has no room; nothing queued was dropped."""
+
+
+class TooBig(ValueError):
+    """queue() refused a message larger than the whole outbox (max_bytes): it can never fit.
+    `size` and `limit` are in bytes as stored (attachments base64-encoded: 4/3 of their size)."""
+
+    def __init__(self, text, size, limit):
+        super().__init__(text)
+        self.size = size
+        self.limit = limit
 
 
 def _exists(path):
@@ -97,8 +115,8 @@ class Outbox:
     # --- queueing ---------------------------------------------------------------------------
 
     def queue(self, message):
-        """Write a netsec.mime.Message to flash; return its Message-ID. Raises OutboxFull or
-        ValueError (message cannot be sent as SMTP) with nothing written."""
+        """Write a netsec.mime.Message to flash; return its Message-ID. Raises OutboxFull (no room
+        now), TooBig (never fits) or ValueError (cannot be sent as SMTP) with nothing written."""
         name = "%08d" % self._next_number
         self._next_number += 1
         eml = self._file(name, ".eml")
@@ -106,16 +124,11 @@ class Outbox:
         written = 0
         try:
             with open(eml, "wb") as f:
-                for chunk in smtp.frame_data(message.render()):
+                framed = smtp.frame_data(message.render())
+                for chunk in framed:
                     written += len(chunk)
                     if written > room:
-                        raise OutboxFull(
-                            "outbox %s is full: max_bytes=%d, %d in use by %d queued and %d "
-                            "failed message(s); nothing queued was dropped. Wait for delivery, "
-                            "delete entries from %s, or raise max_bytes"
-                            % (self.path, self.max_bytes, self.max_bytes - room,
-                               len(self._names(self.path)), len(self._names(self.failed_path)),
-                               self.failed_path))
+                        raise self._no_room(message, written, framed, room)
                     f.write(chunk)
             _write_json(self._file(name, ".env"), {
                 "id": message.message_id, "from": message.sender[1],
@@ -135,6 +148,23 @@ class Outbox:
                                                         ", ".join(message.recipients())))
         self._wake.set()
         return message.message_id
+
+    def _no_room(self, message, written, rest, room):
+        """TooBig if the message would not fit even in an empty outbox, else OutboxFull."""
+        for chunk in rest:  # the whole size, to tell the two apart and say by how much
+            written += len(chunk)
+        if written > self.max_bytes:
+            return TooBig("message %s is too big for the outbox: %d bytes on flash (attachments "
+                          "base64-encoded), max_bytes=%d; nothing queued was dropped. Raise "
+                          "max_bytes or send smaller attachments"
+                          % (message.message_id, written, self.max_bytes),
+                          written, self.max_bytes)
+        return OutboxFull("outbox %s is full: the message needs %d bytes, %d of max_bytes=%d are "
+                          "in use by %d queued and %d failed message(s); nothing queued was "
+                          "dropped. Wait for delivery, delete entries from %s, or raise max_bytes"
+                          % (self.path, written, self.max_bytes - room, self.max_bytes,
+                             len(self._names(self.path)), len(self._names(self.failed_path)),
+                             self.failed_path))
 
     def _discard_partial(self, name):
         _remove(self._file(name, ".eml"))
@@ -174,10 +204,20 @@ class Outbox:
     # --- delivery ---------------------------------------------------------------------------
 
     def start(self):
-        """Run delivery in the background (an asyncio task); returns the task."""
+        """Run delivery in the background as a task on the running asyncio loop; returns the task.
+        Call it from async code (inside asyncio.run(main())): delivery happens only while the
+        loop runs. A program with nothing else to do runs asyncio.run(outbox.run()) instead.
+        Raises RuntimeError when no loop is running."""
+        try:
+            asyncio.current_task()
+        except RuntimeError:
+            raise RuntimeError("Outbox.start() needs a running asyncio loop: call it from async "
+                               "code (inside asyncio.run(main())), or run "
+                               "asyncio.run(outbox.run()) to do nothing but deliver")
         return asyncio.create_task(self.run())
 
     async def run(self):
+        """Deliver for ever: what is due now, then whatever queue() adds or a retry makes due."""
         while True:
             self._wake.clear()
             try:
@@ -235,9 +275,11 @@ class Outbox:
                         envelope["from"], envelope["to"], self._chunks(eml),
                         os.stat(eml)[6] - 3)  # RFC 1870 size: without the final ".\r\n"
                 except mail.MailError as e:
-                    if e.permanent:
+                    if e.outcome == smtp.FAILED:
                         self._fail(name, envelope, str(e))
                     else:
+                        if e.kind == "delivery_unknown":
+                            envelope["unknown"] = envelope.get("unknown", 0) + 1
                         self._defer(name, envelope, str(e))
                     continue
                 self._settle(name, envelope, results)
@@ -254,23 +296,33 @@ class Outbox:
                 yield chunk
 
     def _settle(self, name, envelope, results):
+        # Per recipient, by smtp.OUTCOMES: those who got it are done for good; the rest wait
+        # for a retry or go to failed/.
         waiting = []
+        delivered = envelope.get("delivered", [])
         for rcpt in envelope["to"]:
             reply = results[rcpt]
-            if reply.code >= 500:
-                envelope["refused"][rcpt] = "%d %s" % (reply.code, reply.text)
-            elif reply.code >= 400:
+            outcome = smtp.outcome(code=reply.code, command="RCPT")
+            if outcome == smtp.DELIVERED:
+                delivered.append(rcpt)
+            elif outcome == smtp.RETRY:
                 waiting.append(rcpt)
+            else:
+                envelope["refused"][rcpt] = mail.describe(reply)
+        envelope["delivered"] = delivered
         if waiting:
             envelope["to"] = waiting
             self._defer(name, envelope, "; ".join(
-                "%s: %d %s" % (r, results[r].code, results[r].text) for r in waiting))
+                "%s: %s" % (r, mail.describe(results[r])) for r in waiting))
         elif envelope["refused"]:
+            envelope["to"] = list(envelope["refused"])
             self._fail(name, envelope, "refused recipients: " + "; ".join(
                 "%s: %s" % (r, envelope["refused"][r]) for r in envelope["refused"]))
         else:
             self._remove_entry(name)
-            log.info("mail: delivered %s" % envelope["id"])
+            log.info("mail: delivered %s%s" % (envelope["id"], " (sent again after its delivery "
+                     "was unknown: recipients may have it twice, with the same Message-ID)"
+                     if envelope.get("unknown") else ""))
 
     def _defer(self, name, envelope, reason):
         envelope["attempts"] += 1
@@ -278,10 +330,20 @@ class Outbox:
         _write_json(self._file(name, ".env"), envelope)
         delay = self._backoff(envelope["attempts"])
         self._retry_at[name] = time.ticks_add(time.ticks_ms(), delay * 1000)
-        log.warning("mail: %s not delivered (attempt %d): %s; next try in %d s"
-                    % (envelope["id"], envelope["attempts"], reason, delay))
+        log.warning("mail: %s not delivered (attempt %d): %s; next try in %d s%s"
+                    % (envelope["id"], envelope["attempts"], reason, delay,
+                       " (its delivery is unknown: the next try may give recipients a second "
+                       "copy, with the same Message-ID)" if envelope.get("unknown") else ""))
 
     def _relay_failed(self, error):
+        if error.outcome == smtp.FAILED:
+            # Refused for good before any message (a wrong password, a refused EHLO name): every
+            # message waiting would meet the same answer. They go to failed/, nothing is lost.
+            for name in self._names(self.path):
+                envelope = _read_json(self._file(name, ".env"))
+                if isinstance(envelope, dict) and _ENVELOPE_KEYS.issubset(envelope):
+                    self._fail(name, envelope, str(error))
+            return
         self._relay_failures += 1
         delay = self._backoff(self._relay_failures)
         self._relay_retry_at = time.ticks_add(time.ticks_ms(), delay * 1000)
@@ -295,8 +357,11 @@ class Outbox:
         _write_json(self.failed_path + "/" + name + ".env", envelope)
         os.rename(self._file(name, ".eml"), self.failed_path + "/" + name + ".eml")
         self._remove_entry(name)
-        log.error("mail: %s failed permanently, kept in %s: %s"
-                  % (envelope["id"], self.failed_path, reason))
+        delivered = envelope.get("delivered")
+        log.error("mail: %s not delivered to %s%s, kept in %s: %s"
+                  % (envelope["id"], ", ".join(envelope.get("to", ())) or "anyone",
+                     " (delivered to %s)" % ", ".join(delivered) if delivered else "",
+                     self.failed_path, reason))
 
     def _remove_entry(self, name):
         # The .env goes first: without it, a leftover .eml is known garbage.

@@ -26,6 +26,72 @@ STARTTLS = b"STARTTLS\r\n"
 RSET = b"RSET\r\n"
 QUIT = b"QUIT\r\n"
 
+# RFC 5321 4.5.3.2: how long a client waits, in seconds, at each step. The relay may be slow on
+# purpose (greeting delays, content scanning before it answers the final dot); giving up early
+# after the dot is how a message gets delivered twice. "command" covers the commands the RFC
+# gives no figure for (EHLO, STARTTLS, AUTH, RSET); "quit" is netsec's own bound on a goodbye.
+TIMEOUTS = {"greeting": 300, "MAIL": 300, "RCPT": 300, "DATA": 120, "block": 180, "dot": 600,
+            "command": 300, "quit": 10}
+
+DELIVERED = "delivered"
+RETRY = "retry"
+FAILED = "failed"
+
+# What becomes of a message for a recipient after each reply or failure: the one table that
+# netsec.mail.Relay.send() and netsec.outbox follow. A reply counts by its command and code, else
+# by its first digit (RFC 5321 4.2.1: 2yz done, 4yz try again later, 5yz do not repeat the same
+# request); a failure without a reply by its netsec.mail.MailError.kind.
+OUTCOMES = {
+    "2yz": DELIVERED,
+    "3yz": RETRY,  # an intermediate reply where a final one belongs: the relay is confused
+    "4yz": RETRY,
+    "5yz": FAILED,
+    "RCPT 552": RETRY,  # RFC 5321 4.5.3.1.10: "too many recipients", to be treated as 452
+    "connection": RETRY,  # refused, reset, unreachable or closed: the relay has no message
+    "timeout": RETRY,  # no reply before the final dot: the relay has no message
+    "delivery_unknown": RETRY,  # no reply to the final dot: netsec.outbox says what it does
+    "protocol": RETRY,  # the relay broke SMTP, or is not an SMTP server
+    "starttls": RETRY,  # STARTTLS missing, refused or tampered with: maybe an attacker on the path
+    "wrong_port": RETRY,  # security= does not match the port: fixed by configuration
+    "memory": RETRY,
+    "too_big": FAILED,  # larger than the SIZE the relay announced (RFC 1870)
+    "unsendable": FAILED,  # the message itself cannot go on the wire
+}
+# Kinds not in the table are netsec.tls.TLSError kinds (the relay's certificate, the clock, ...):
+# retried, because deploying credentials or setting the clock fixes them while the mail waits.
+
+
+def outcome(kind=None, code=None, command=None):
+    """DELIVERED, RETRY or FAILED from OUTCOMES: for a reply `code` to `command` ("MAIL", "RCPT",
+    ...), or for a failure without a reply, by its `kind`."""
+    if code is not None:
+        return OUTCOMES.get("%s %d" % (command, code)) or OUTCOMES["%dyz" % (code // 100)]
+    return OUTCOMES.get(kind, RETRY)
+
+
+def mentions_helo(reply):
+    """True for a refusal about the client's HELO/EHLO name (Postfix's reject_non_fqdn_helo_hostname
+    answers 504 at RCPT: "Helo command rejected: need fully-qualified hostname")."""
+    text = reply.text.upper()
+    return reply.code >= 500 and ("HELO" in text or "EHLO" in text)
+
+
+def reply_kind(command, reply):
+    """The MailError.kind for a failure reply to `command`."""
+    if reply.code < 400:
+        return "protocol"
+    if command.startswith("AUTH"):
+        return "auth"
+    if command == "STARTTLS":
+        return "starttls"
+    if mentions_helo(reply):
+        return "ehlo_name"
+    # RFC 1870 and RFC 3463 5.3.4: the message is larger than the relay takes.
+    if command != "RCPT" and (reply.code == 552 or reply.text.startswith("5.3.4")):
+        return "too_big"
+    return "refused" if reply.code >= 500 else "deferred"
+
+
 # Mechanisms we implement, best first when the caller does not choose. PLAIN and LOGIN send the
 # password itself, which is fine because AUTH only ever runs inside TLS; CRAM-MD5 comes last because
 # it makes the server keep the password in clear.

@@ -526,6 +526,9 @@ def explain(exc):
     _rejection = _leaf = None
     if isinstance(exc, TLSError):
         return exc
+    if isinstance(exc, MemoryError):  # mbedTLS allocates from the MicroPython heap on boards
+        return TLSError("not enough memory for the TLS handshake (MemoryError): free heap or lower "
+                        "the number of sessions at once", "memory")
     if type(exc).__name__ == "TimeoutError" or (
             isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT):
         return TLSError("TLS handshake timed out: the peer did not complete it in time", "timeout")
@@ -543,7 +546,7 @@ def explain(exc):
                 return TLSError(template.format(
                     peer=peer, subject=_text(subject), issuer=_text(issuer), trust=trust,
                     host=host, now=clock.now_text()), kind)
-    return TLSError("TLS failed: %r" % (exc,))
+    return TLSError("unexpected %r" % (exc,))
 
 
 # --- The per-connection log line ----------------------------------------------------------------

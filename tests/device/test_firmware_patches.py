@@ -322,3 +322,33 @@ def test_an_ip_address_is_verified_but_not_sent_as_sni(unix_image, tmp_path, add
     else:
         assert ("refused hostname server certificate CN=no name here is not valid for the host "
                 "name '127.0.0.1'") in output, output
+
+
+# --- 0050-socket-getsockname.patch ---------------------------------------------------------------
+
+GETSOCKNAME = """
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family)
+s.connect(socket.getaddrinfo(sys.argv[1], int(sys.argv[2]))[0][-1])
+decoded = socket.sockaddr(s.getsockname())
+print("local", socket.inet_ntop(decoded[0], decoded[1]), decoded[2])
+s.close()
+"""
+
+
+@pytest.mark.parametrize("host,family", [("127.0.0.1", socket.AF_INET),
+                                         ("::1", socket.AF_INET6)])
+def test_getsockname_gives_the_local_address(unix_image, tmp_path, host, family):
+    # What the device says is its end of the connection is what the peer sees.
+    with socket.create_server((host, 0), family=family) as listener:
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(listener.accept()), daemon=True)
+        thread.start()
+        status, output = run(unix_image, GETSOCKNAME, tmp_path / "flash",
+                             [host, listener.getsockname()[1]])
+        thread.join(10)
+    conn, peer = seen[0]
+    conn.close()
+    assert status == 0, output
+    assert output.splitlines()[-1] == "local %s %d" % (peer[0], peer[1])

@@ -8,6 +8,7 @@ import hmac
 import itertools
 import json
 import os
+import re
 import socket
 import ssl
 import threading
@@ -42,19 +43,22 @@ def build(spec):
     return m
 
 def relay_from(cfg):
+    options = dict((key, cfg[key]) for key in ("user", "password", "verify", "auth",
+                                               "timeout_scale", "ehlo_name") if key in cfg)
     return mail.Relay(cfg.get("host", "localhost"), cfg["port"], security=cfg["security"],
-                      user=cfg.get("user"), password=cfg.get("password"),
-                      verify=cfg.get("verify", "verified"), auth=cfg.get("auth"),
-                      timeout=cfg.get("timeout", 20))
+                      **options)
 
 with open(sys.argv[1]) as f:
     cfg = json.loads(f.read())
 """
 
-# Sends one message with Relay.send(); prints its Message-ID and the SHA-256 of the rendered
-# bytes, then the per-recipient results, or the error.
+# Sends one message with Relay.send() for each of cfg["cases"] (or cfg itself): prints its
+# Message-ID and the SHA-256 of the rendered bytes, then the per-recipient results, or the error
+# and its kind, outcome and reply code; then "end" and the seconds it took.
 SEND = MESSAGE_BUILDER + """
-async def main():
+import os, time
+
+async def attempt(cfg):
     try:
         relay = relay_from(cfg)
         m = build(cfg["message"])
@@ -62,10 +66,19 @@ async def main():
         for chunk in m.render():
             digest.update(chunk)
         print("message", m.message_id, binascii.hexlify(digest.digest()).decode())
+        for path in cfg.get("remove_before_send", ()):  # an attachment that goes away
+            os.remove(path)
         results = await relay.send(m)
         print("results", json.dumps(dict((r, [results[r].code, results[r].text]) for r in results)))
     except Exception as e:
         print("error", type(e).__name__, getattr(e, "permanent", "-"), e)
+        print("kind", getattr(e, "kind", "-"), getattr(e, "outcome", "-"), getattr(e, "code", "-"))
+
+async def main():
+    for case in cfg.get("cases", [cfg]):
+        start = time.ticks_ms()
+        await attempt(case)
+        print("end", time.ticks_diff(time.ticks_ms(), start) / 1000)
 
 asyncio.run(main())
 """
@@ -82,13 +95,27 @@ class Inbox:
         self.auth = []  # (mechanism, login) of every AUTH that succeeded
         self.refuse = refuse or {}
         self.rcpt_commands = []
+        self.mail_options = []  # the parameters of every MAIL FROM
+        self.ehlo_names = []  # the client's EHLO name, at every RCPT
+        self.quits = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.mail_options.append(mail_options)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.rcpt_commands.append(address)
+        self.ehlo_names.append(session.host_name)
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(envelope)
@@ -98,7 +125,8 @@ class Inbox:
         ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
         if ok:
             self.auth.append((mechanism, auth_data.login.decode()))
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd then answers a failure with 535 (it defaults to saying nothing)
+        return AuthResult(success=ok, handled=False)
 
     async def auth_CRAM__MD5(self, server, args):  # aiosmtpd has no CRAM-MD5 of its own
         challenge = b"<%d.%d@localhost>" % (os.getpid(), time.time_ns())
@@ -177,24 +205,38 @@ def config_file(flash, cfg):
     return path.name
 
 
-def send(image, flash, cfg, heapsize=None):
-    """Run SEND on the unix image, or on a target (tests/device/targets.py); return
-    {"message": (id, sha256), "results": {...}} or {"error": line}."""
+def send_each(image, flash, cases, heapsize=None):
+    """Run SEND for each cfg in cases on the unix image, or on a target (tests/device/targets.py);
+    return for each {"message": (id, sha256), "results": {...}} or {"error": line,
+    "kind": (kind, outcome, code)}, with "seconds" and the "output"."""
+    args, timeout = [config_file(flash, {"cases": cases})], 120 + 10 * len(cases)
     if isinstance(image, (UnixTarget, QemuTarget)):
-        status, output = image.run(SEND, flash, [config_file(flash, cfg)], timeout=120)
+        status, output = image.run(SEND, flash, args, timeout=timeout)
     else:
-        status, output = run(image, SEND, flash, [config_file(flash, cfg)], timeout=120,
-                             heapsize=heapsize)
-    out = {"output": output}
+        status, output = run(image, SEND, flash, args, timeout=timeout, heapsize=heapsize)
+    outs = [{"output": output}]
     for line in output.splitlines():
+        out = outs[-1]
         if line.startswith("message "):
             out["message"] = tuple(line.split()[1:3])
         elif line.startswith("results "):
             out["results"] = json.loads(line[len("results "):])
         elif line.startswith("error "):
             out["error"] = line
-    assert status == 0 and ("results" in out or "error" in out), output
-    return out
+        elif line.startswith("kind "):
+            out["kind"] = tuple(line.split()[1:])
+        elif line.startswith("end "):
+            out["seconds"] = float(line.split()[1])
+            outs.append({"output": output})
+    assert status == 0 and len(outs) == len(cases) + 1, output
+    for out in outs[:-1]:
+        assert "results" in out or "error" in out, output
+    return outs[:-1]
+
+
+def send(image, flash, cfg, heapsize=None):
+    """send_each for one cfg."""
+    return send_each(image, flash, [cfg], heapsize)[0]
 
 
 # --- the message arrives intact ----------------------------------------------------------------
@@ -352,77 +394,314 @@ def test_relay_certificate_problems_end_the_session_before_auth(
     assert inbox.auth == [] and inbox.messages == []
 
 
-class HostileRelay:
-    """A plain-socket SMTP server that misbehaves around STARTTLS. It records every byte the
-    client sends and answers 250 to anything else, so a client that went on would show it."""
+class ScriptedRelay:
+    """A plain-socket SMTP server on 127.0.0.1 (or ::1) answering from a script:
+    {step: reply} where a step is "greeting", a command word ("EHLO", "MAIL", "RCPT", "DATA",
+    "STARTTLS", "AUTH", "QUIT", ...) or "dot" (the end of the message data), and a reply is
+    bytes, a list of (seconds, bytes) sent one after the other, or None to close the connection.
+    Unscripted steps get a plausible success. It records every byte the client sends, over any
+    number of connections, so a client that went on where it should have stopped shows it."""
 
-    EHLO = b"250-hostile.example\r\n250-AUTH PLAIN LOGIN\r\n"
+    EHLO = b"250-scripted.example\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000\r\n"
+    DEFAULTS = {"greeting": b"220 scripted.example ESMTP\r\n", "EHLO": EHLO,
+                "DATA": b"354 go ahead\r\n", "dot": b"250 2.0.0 queued\r\n", "QUIT": b"221 bye\r\n"}
 
-    def __init__(self, behaviour):
-        self.behaviour = behaviour
+    def __init__(self, script, host="127.0.0.1"):
+        self.script = script
         self.received = b""
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.create_server((host, 0), family=family)
         self.port = self.listener.getsockname()[1]
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self):
-        conn, _ = self.listener.accept()
-        conn.settimeout(30)
-        with conn:
-            conn.sendall(b"220 hostile.example ESMTP\r\n")
-            buffer = b""
-            while True:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
                 try:
-                    data = conn.recv(4096)
+                    self._session(conn)
                 except OSError:
-                    return
-                if not data:
-                    return
-                self.received += data
-                buffer += data
-                while b"\r\n" in buffer:
-                    line, buffer = buffer.split(b"\r\n", 1)
-                    self._answer(conn, line.upper())
+                    pass
 
-    def _answer(self, conn, line):
-        if line.startswith(b"EHLO"):
-            starttls = b"" if self.behaviour == "not_offered" else b"250-STARTTLS\r\n"
-            conn.sendall(self.EHLO + starttls + b"250 SIZE 100000\r\n")
-        elif line == b"STARTTLS" and self.behaviour == "refused":
-            conn.sendall(b"454 4.7.0 TLS not available due to temporary reason\r\n")
-        elif line == b"STARTTLS" and self.behaviour == "injected":
-            # RFC 3207 5: a man in the middle appends its own replies to the 220.
-            conn.sendall(b"220 Ready to start TLS\r\n250-hostile.example\r\n250 AUTH PLAIN\r\n")
-        elif line == b"STARTTLS" and self.behaviour == "injected_later":
-            conn.sendall(b"220 Ready to start TLS\r\n")
-            time.sleep(0.3)  # arrives where the TLS handshake should be
-            conn.sendall(b"250-hostile.example\r\n250 AUTH PLAIN\r\n")
-        else:
-            conn.sendall(b"250 OK\r\n")
+    def _session(self, conn):
+        conn.settimeout(30)
+        if self._answer(conn, "greeting") is None:
+            return
+        buffer = b""
+        in_data = False
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                return
+            self.received += data
+            buffer += data
+            while True:
+                if in_data:
+                    end = buffer.find(b"\r\n.\r\n")
+                    if end < 0:
+                        break
+                    buffer = buffer[end + 5:]
+                    in_data = False
+                    if self._answer(conn, "dot") is None:
+                        return
+                    continue
+                if b"\r\n" not in buffer:
+                    break
+                line, buffer = buffer.split(b"\r\n", 1)
+                word = line.split(b" ")[0].split(b":")[0].upper().decode(errors="replace")
+                reply = self._answer(conn, word)
+                if reply is None or word == "QUIT":
+                    return
+                in_data = word == "DATA" and reply.startswith(b"354")
+
+    def _answer(self, conn, step):
+        action = self.script.get(step, self.DEFAULTS.get(step, b"250 OK\r\n"))
+        if action is None:
+            return None
+        if isinstance(action, bytes):
+            action = [(0, action)]
+        for delay, reply in action:
+            time.sleep(delay)
+            conn.sendall(reply)
+        return action[0][1]
+
+    def commands(self):
+        """The command words the client sent (message data left out)."""
+        return [line.split(b" ")[0].split(b":")[0].decode(errors="replace")
+                for line in self.received.split(b"\r\n") if line[:4].isalpha()]
 
     def close(self):
         self.listener.close()
-        self.thread.join(5)
 
 
-@pytest.mark.parametrize("behaviour,reason", [
-    ("not_offered", "does not offer STARTTLS: refusing to continue without TLS"),
-    ("refused", "refused STARTTLS (454 4.7.0 TLS not available due to temporary reason)"),
-    ("injected", "sent data after its STARTTLS reply, before the TLS handshake"),
-    ("injected_later", "TLS failed:"),
-])
-def test_hostile_starttls_ends_the_session_before_credentials(unix_image, flash, behaviour,
-                                                              reason):
-    server = HostileRelay(behaviour)
-    try:
-        spec = {"from": "device7@example.com", "to": "ops@example.com", "text": "secret report"}
-        out = send(unix_image, flash, {"port": server.port, "security": "starttls",
-                                       "user": USER, "password": PASSWORD, "timeout": 10,
-                                       "message": spec})
-    finally:
-        server.close()
+@pytest.fixture
+def scripted():
+    """Starts ScriptedRelays for a test and closes them afterwards."""
+    started = []
+
+    def start(script, **options):
+        relay = ScriptedRelay(script, **options)
+        started.append(relay)
+        return relay
+
+    yield start
+    for relay in started:
+        relay.close()
+
+
+STARTTLS_INJECTED = b"220 Ready to start TLS\r\n250-hostile.example\r\n250 AUTH PLAIN\r\n"
+
+
+@pytest.mark.parametrize("script,reason,quit", [
+    ({"EHLO": b"250-hostile.example\r\n250 AUTH PLAIN LOGIN\r\n"},
+     "does not offer STARTTLS: refusing to continue without TLS", True),
+    ({"STARTTLS": b"454 4.7.0 TLS not available due to temporary reason\r\n"},
+     "refused STARTTLS (454 4.7.0 TLS not available due to temporary reason)", True),
+    # RFC 3207 5: a man in the middle appends its own replies to the 220.
+    ({"STARTTLS": STARTTLS_INJECTED}, "sent data after its STARTTLS reply, before the TLS "
+                                      "handshake", False),
+    # ... or sends them a moment later, where the TLS handshake should be.
+    ({"STARTTLS": [(0, b"220 Ready to start TLS\r\n"),
+                   (0.3, b"250-hostile.example\r\n250 AUTH PLAIN\r\n")]}, "TLS failed:", False),
+], ids=["not_offered", "refused", "injected", "injected_later"])
+def test_hostile_starttls_ends_the_session_before_credentials(unix_image, flash, scripted, script,
+                                                              reason, quit):
+    server = scripted(script)
+    spec = {"from": "device7@example.com", "to": "ops@example.com", "text": "secret report"}
+    out = send(unix_image, flash, {"port": server.port, "security": "starttls",
+                                   "user": USER, "password": PASSWORD, "message": spec})
     assert out["error"].startswith("error MailError False relay localhost:%d: " % server.port)
     assert reason in out["error"], out["error"]
+    assert out["kind"][:2] == ("starttls" if quit or "injection" in out["error"] else "protocol",
+                               "retry"), out["kind"]
     assert b"EHLO" in server.received and b"AUTH" not in server.received
     assert b"MAIL FROM" not in server.received and b"secret report" not in server.received
+    # Where the dialogue is still in step, the device says goodbye (RFC 5321 4.1.1.10); into
+    # injected or encrypted data it says nothing.
+    assert (server.commands()[-1] == "QUIT") == quit, server.commands()
+
+
+# --- issue 13: field findings -------------------------------------------------------------------
+
+ONE = {"from": "device7@example.com", "to": "ops@example.com", "text": "hello\n"}
+
+
+def plain(relay, **cfg):
+    """A SEND config for a ScriptedRelay (plain text: it speaks no TLS)."""
+    cfg.update(port=relay.port, security="plaintext", message=cfg.get("message", ONE))
+    return cfg
+
+
+# Every reply (and failure without one) the relay can give, at each step, and what becomes of the
+# message: the entries of smtp.OUTCOMES seen from Relay.send().
+OUTCOME_CASES = [
+    ({"greeting": b"421 4.3.2 System not accepting network messages\r\n"}, "deferred", "retry"),
+    ({"greeting": b"554 5.3.2 No SMTP service here\r\n"}, "refused", "failed"),
+    ({"EHLO": b"550 5.7.1 HELO/EHLO name rejected\r\n"}, "ehlo_name", "failed"),
+    ({"MAIL": b"451 4.3.0 Try again later\r\n"}, "deferred", "retry"),
+    ({"MAIL": b"552 5.3.4 Message size exceeds fixed limit\r\n"}, "too_big", "failed"),
+    ({"MAIL": b"553 5.7.1 Sender address rejected\r\n"}, "refused", "failed"),
+    ({"RCPT": b"550 5.1.1 No such user\r\n"}, "refused", "failed"),
+    ({"RCPT": b"452 4.5.3 Too many recipients\r\n"}, "deferred", "retry"),
+    ({"RCPT": b"552 5.5.3 Too many recipients\r\n"}, "refused", "retry"),  # RFC 5321 4.5.3.1.10
+    ({"RCPT": b"504 5.5.2 <x>: Helo command rejected: need fully-qualified hostname\r\n"},
+     "ehlo_name", "failed"),
+    ({"DATA": b"554 5.5.1 No valid recipients\r\n"}, "refused", "failed"),
+    ({"DATA": b"451 4.3.0 Try again later\r\n"}, "deferred", "retry"),
+    ({"dot": b"451 4.3.0 Try again later\r\n"}, "deferred", "retry"),
+    ({"dot": b"554 5.7.1 Message rejected as spam\r\n"}, "refused", "failed"),
+    ({"dot": b"552 5.3.4 Message too big for system\r\n"}, "too_big", "failed"),
+    ({"dot": b"354 again?\r\n"}, "protocol", "retry"),  # 3yz where a final reply belongs
+    ({"MAIL": b"hello there\r\n"}, "protocol", "retry"),  # not SMTP
+    ({"MAIL": None}, "connection", "retry"),  # closed before the message: the relay has none
+    ({"dot": None}, "delivery_unknown", "retry"),  # closed after the dot: it may have it
+]
+
+
+def test_every_reply_lands_in_its_outcome(unix_image, flash, scripted):
+    relays = [scripted(script) for script, _, _ in OUTCOME_CASES]
+    outs = send_each(unix_image, flash, [plain(relay) for relay in relays])
+    for (script, kind, outcome), out in zip(OUTCOME_CASES, outs):
+        assert "error" in out, (script, out)
+        assert out["kind"][:2] == (kind, outcome), (script, out["error"], out["kind"])
+        if kind == "ehlo_name":  # says which option fixes it
+            assert "set ehlo_name= on the Relay" in out["error"], out["error"]
+
+
+def test_a_slow_reply_to_the_final_dot_is_waited_for(unix_image, flash, scripted):
+    # RFC 5321 4.5.3.2: 10 min for the final dot, 5 for MAIL. Scaled down here: MAIL 1.5 s, dot
+    # 3 s; a relay that scans for 2 s before it answers the dot delivers once, not "no answer".
+    slow = scripted({"dot": [(2, b"250 2.0.0 queued after scanning\r\n")]})
+    late = scripted({"dot": [(5, b"250 2.0.0 queued after scanning\r\n")]})
+    slow_mail = scripted({"MAIL": [(2, b"250 OK\r\n")]})
+    ok, unknown, timeout = send_each(unix_image, flash, [
+        plain(slow, timeout_scale=0.005), plain(late, timeout_scale=0.005),
+        plain(slow_mail, timeout_scale=0.005)])
+    assert ok["results"] == {"ops@example.com": [250, "2.0.0 queued after scanning"]}, ok
+    assert unknown["kind"][:2] == ("delivery_unknown", "retry")
+    assert ("delivery unknown (the relay may have it): no answer within 3 s while waiting for "
+            "the reply to the final dot" in unknown["error"]), unknown["error"]
+    assert timeout["kind"][:2] == ("timeout", "retry")
+    assert "no answer within 1.5 s while waiting for the reply to MAIL" in timeout["error"]
+
+
+def test_ehlo_sends_the_local_address_literal(unix_image, flash, scripted):
+    # RFC 5321 4.1.3/4.1.4: without a fully-qualified name, greet with the address literal.
+    v4 = scripted({})
+    v6 = scripted({}, host="::1")
+    named = scripted({})
+    outs = send_each(unix_image, flash, [
+        plain(v4), plain(v6, host="::1"), plain(named, ehlo_name="sensor-7.example.com"),
+        plain(named, ehlo_name="sensor-7")])
+    assert all("results" in out for out in outs[:3]), outs
+    assert b"EHLO [127.0.0.1]\r\n" in v4.received
+    assert b"EHLO [IPv6:::1]\r\n" in v6.received
+    assert named.received.startswith(b"EHLO sensor-7.example.com\r\n")
+    assert outs[3]["error"].startswith("error ValueError - ehlo_name 'sensor-7' is not fully "
+                                       "qualified")
+
+
+def test_ehlo_names_the_device_by_its_address_on_every_target(target, flash, relays):
+    # The unix image's socket module and lwIP's both tell the connection's local address
+    # (firmware/patches/0050-socket-getsockname.patch); QEMU's user network gives 10.0.2.x.
+    inbox = Inbox()
+    relay = relays(inbox, "tls", port=target.service_port("tls"))
+    out = send(target, flash, {"host": target.service_host, "security": "tls",
+                               "port": target.device_port("tls", relay.port), "message": ONE})
+    assert "results" in out, out["output"]
+    expected = r"\[127\.0\.0\.1\]" if target.name == "unix" else r"\[10\.0\.2\.\d+\]"
+    assert re.fullmatch(expected, inbox.ehlo_names[0]), inbox.ehlo_names
+
+
+def test_starttls_on_an_implicit_tls_port_is_named_on_every_target(target, flash, relays):
+    relay = relays(Inbox(), "tls", port=target.service_port("tls"))
+    out = send(target, flash, {"host": target.service_host, "security": "starttls",
+                               "port": target.device_port("tls", relay.port), "message": ONE})
+    assert "speaks TLS first (an implicit-TLS port)" in out["error"], out["output"]
+    assert out["seconds"] < 15, out
+
+
+@pytest.mark.parametrize("relay_security,security,says", [
+    ("starttls", "tls", "speaks plaintext first (a STARTTLS or plain port), but "
+                        "security=mail.TLS expects TLS from the first byte"),
+    ("tls", "starttls", "speaks TLS first (an implicit-TLS port), but security=starttls expects "
+                        "a plain-text greeting"),
+    ("tls", "plaintext", "speaks TLS first (an implicit-TLS port), but security=plaintext "
+                         "expects a plain-text greeting"),
+])
+def test_wrong_security_mode_for_the_port_is_named_within_seconds(
+        unix_image, flash, relays, relay_security, security, says):
+    relay = relays(Inbox(), relay_security)
+    out = send(unix_image, flash, {"port": relay.port, "security": security,
+                                   "message": ONE})
+    assert says in out["error"], out["error"]
+    assert "check security= and the port (465 implicit TLS, 587 STARTTLS)" in out["error"]
+    assert out["kind"][:2] == ("wrong_port", "retry")
+    assert out["seconds"] < 10, out
+
+
+def test_wrong_password_is_refused_for_good_and_quit_is_said(unix_image, flash, relays):
+    inbox = Inbox()
+    relay = relays(inbox, "tls")
+    out = send(unix_image, flash, {"port": relay.port, "security": "tls", "user": USER,
+                                   "password": "wrong", "message": ONE})
+    assert out["kind"] == ("auth", "failed", "535"), out
+    assert "check user name and password" in out["error"]
+    assert inbox.quits == 1  # the relay logs a goodbye, not "connection lost"
+
+
+def test_size_is_checked_before_sending_and_announced(unix_image, flash, relays):
+    inbox = Inbox()
+    relay = relays(inbox, "tls", data_size_limit=5000)
+    big = dict(ONE, attach=[["big.bin", bytes(8000).hex()]])
+    small, too_big = send_each(unix_image, flash, [
+        {"port": relay.port, "security": "tls", "message": ONE},
+        {"port": relay.port, "security": "tls", "message": big}])
+    assert "results" in small
+    # RFC 1870: the size goes with MAIL FROM; a message over the limit is never sent at all.
+    assert len(inbox.mail_options) == 1 and inbox.mail_options[0][0].startswith("SIZE=")
+    assert int(inbox.mail_options[0][0][5:]) == len(inbox.messages[0].original_content)
+    assert too_big["kind"][:2] == ("too_big", "failed")
+    assert "accepts at most 5000 bytes, the message has " in too_big["error"]
+
+
+def test_a_text_only_message_arrives_exactly_as_written(unix_image, flash, relays):
+    inbox = Inbox()
+    relay = relays(inbox, "tls")
+    out = send(unix_image, flash, {"port": relay.port, "security": "tls", "message": ONE})
+    assert "results" in out, out["output"]
+    parsed = email.message_from_bytes(inbox.messages[0].original_content,
+                                      policy=email.policy.default)
+    assert parsed.get_payload(decode=True) == b"hello\r\n"  # not "hello\r\n\r\n"
+
+
+def test_out_of_memory_in_the_handshake_is_kind_memory(unix_image, flash, relays):
+    relay = relays(Inbox(), "tls")
+    out = send(unix_image, flash, {"port": relay.port, "security": "tls", "message": ONE},
+               heapsize="40k")
+    assert out["kind"][:2] == ("memory", "retry"), out["output"]
+    assert "TLS failed: TLS failed" not in out["error"]
+    assert "not enough memory" in out["error"]
+
+
+def test_certificate_problems_carry_the_tls_kind(unix_image, flash, relays):
+    relay = relays(Inbox(), "tls", identity="unknown_ca")
+    out = send(unix_image, flash, {"port": relay.port, "security": "tls", "message": ONE})
+    assert out["kind"][:2] == ("unknown_ca", "retry"), out["output"]
+
+
+def test_an_attachment_gone_mid_data_ends_the_session_without_a_word(unix_image, flash, scripted):
+    # No SIZE announced, so nothing reads the file before DATA. Whatever the device sent now
+    # would become part of the message: no RSET, no QUIT, no final dot; the relay drops it.
+    relay = scripted({"EHLO": b"250-scripted.example\r\n250 8BITMIME\r\n"})
+    (flash / "sensor.log").write_bytes(b"x" * 5000)
+    out = send(unix_image, flash, plain(relay, message=dict(ONE, attach_files=["sensor.log"]),
+                                        remove_before_send=["sensor.log"]))
+    assert out["kind"][:2] == ("unsendable", "failed"), out["output"]
+    assert out["error"].startswith("error MailError True message cannot be sent: ")
+    data = relay.received.split(b"DATA\r\n", 1)[1]
+    assert b"RSET" not in data and b"QUIT" not in data and not data.endswith(b"\r\n.\r\n")

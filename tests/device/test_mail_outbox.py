@@ -2,6 +2,7 @@
 despite a relay that is down, drops the connection mid-DATA, answers 421/451, or a device that is
 killed with mail queued - exactly once per Message-ID at the receiver. 5xx moves mail to failed/,
 a full outbox refuses new mail and keeps the old."""
+import asyncio
 import json
 import signal
 import socket
@@ -209,14 +210,20 @@ def test_550_moves_the_message_to_failed_with_the_reason(unix_image, flash, rela
                                                              "gone@example.com"])]}) as mp:
         ids = queued_ids(mp, 2)
         failed = finished(mp)
-        assert "not delivered" not in mp.output
+        assert "not delivered (attempt" not in mp.output  # no retry
     assert inbox.rcpt_commands.count("gone@example.com") == 2  # once per message: no retry
     assert [f["id"] for f in failed] == ids
     for entry in failed:
         assert entry["refused"] == {
             "gone@example.com": "550 5.1.1 <gone@example.com>: no such user"}
         assert "gone@example.com: 550 5.1.1" in entry["error"]
+        # failed/ lists only who did not get it: re-sending it from there duplicates nothing.
+        assert entry["to"] == ["gone@example.com"]
+    assert failed[1]["delivered"] == ["ops@example.com"]
     assert received_ids(inbox) == [ids[1]]  # the second reached its other recipient
+    assert ("ERROR mail: %s not delivered to gone@example.com (delivered to ops@example.com)"
+            % ids[1]) in mp.output
+    assert "failed permanently" not in mp.output
     failed_files = sorted(p.name for p in (flash / "outbox" / "failed").iterdir())
     assert failed_files == ["00000000.eml", "00000000.env", "00000001.eml", "00000001.env"]
     assert outbox_files(flash) == []
@@ -286,8 +293,8 @@ def test_restart_finishes_what_a_power_cut_interrupted(unix_image, flash, relays
 
 def test_full_outbox_refuses_new_mail_and_keeps_the_old(unix_image, flash, relays):
     port = free_port()
-    cfg = {"port": port, "security": "tls", "max_bytes": 3000, "forever": True,
-           "queue": [message(1), message(2, text="x" * 3000), message(3)]}
+    cfg = {"port": port, "security": "tls", "max_bytes": 4000, "forever": True,
+           "queue": [message(1), message(2, text="x" * 3300), message(3)]}
     with outbox(unix_image, flash, cfg) as mp:
         first = queued_ids(mp, 1)
         refused = mp.expect("refused ")
@@ -295,7 +302,8 @@ def test_full_outbox_refuses_new_mail_and_keeps_the_old(unix_image, flash, relay
         mp.expect("WARNING mail: relay unavailable")
         mp.process.send_signal(signal.SIGKILL)
         mp.process.wait(10)
-    assert refused.startswith("refused OutboxFull outbox outbox is full: max_bytes=3000")
+    assert refused.startswith("refused OutboxFull outbox outbox is full: the message needs ")
+    assert "of max_bytes=4000 are in use by 1 queued" in refused
     assert "nothing queued was dropped" in refused
     assert len(outbox_files(flash)) == 4  # the two that fitted; nothing half-written
     inbox = Inbox()
@@ -336,3 +344,113 @@ def test_a_damaged_entry_does_not_hold_up_the_others(unix_image, flash, relays):
     # Nothing is lost: the damaged entry's message waits in failed/ for a person.
     kept = flash / "outbox" / "failed" / (failed[0]["name"] + ".eml")
     assert ids[0].encode() in kept.read_bytes()
+
+
+# --- issue 13: field findings -------------------------------------------------------------------
+
+
+def test_wrong_password_moves_mail_to_failed_instead_of_retrying_for_ever(unix_image, flash,
+                                                                        relays):
+    from test_mail import USER
+    inbox = Inbox()
+    relay = relays(inbox, "tls")
+    with outbox(unix_image, flash, {"port": relay.port, "security": "tls", "user": USER,
+                                    "password": "wrong",
+                                    "queue": [message(1), message(2)]}) as mp:
+        ids = queued_ids(mp, 2)
+        failed = finished(mp)
+    assert [f["id"] for f in failed] == ids
+    assert all("AUTH PLAIN (check user name and password) refused: 535" in f["error"]
+               for f in failed), failed
+    assert "relay unavailable" not in mp.output and inbox.messages == []
+    assert inbox.quits == 1  # one session, ended politely
+
+
+class SlowRecipient(Inbox):
+    """Refuses later@example.com with 450 the first time, then takes it."""
+
+    def __init__(self):
+        super().__init__()
+        self.refuse = {"later@example.com": "450 4.2.1 Mailbox busy, try later"}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+        if address == "later@example.com":
+            self.refuse = {}
+        return reply
+
+
+def test_recipients_who_got_it_are_not_sent_it_again(unix_image, flash, relays):
+    inbox = SlowRecipient()
+    relay = relays(inbox, "tls")
+    with outbox(unix_image, flash, {"port": relay.port, "security": "tls", "queue": [
+            message(1, to=["ops@example.com", "later@example.com"])]}) as mp:
+        ids = queued_ids(mp, 1)
+        assert finished(mp) == []
+    assert [e.rcpt_tos for e in inbox.messages] == [["ops@example.com"], ["later@example.com"]]
+    assert received_ids(inbox) == ids * 2
+    assert "later@example.com: 450 4.2.1 Mailbox busy" in mp.output
+
+
+class SlowScanner(Inbox):
+    """Takes every message, but answers the first one's final dot only after `delay` seconds."""
+
+    def __init__(self, delay):
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        if len(self.messages) == 1:
+            await asyncio.sleep(self.delay)
+        return reply
+
+
+def test_unknown_delivery_is_sent_again_and_said_so(unix_image, flash, relays):
+    # No reply to the final dot within smtp.TIMEOUTS["dot"] (scaled to 3 s): the relay may have
+    # it. The outbox sends it again (at least once), and says both times that it may arrive twice.
+    inbox = SlowScanner(delay=6)
+    relay = relays(inbox, "tls")
+    with outbox(unix_image, flash, {"port": relay.port, "security": "tls", "timeout_scale": 0.005,
+                                    "queue": [message(1)]}) as mp:
+        ids = queued_ids(mp, 1)
+        line = mp.expect("WARNING mail: %s not delivered (attempt 1): relay localhost:%d: delivery "
+                         "unknown (the relay may have it): no answer within 3 s while waiting for "
+                         "the reply to the final dot" % (ids[0], relay.port))
+        assert line.endswith("the next try may give recipients a second copy, with the same "
+                             "Message-ID)")
+        assert finished(mp) == []
+        assert ("INFO mail: delivered %s (sent again after its delivery was unknown" % ids[0]
+                in mp.output)
+    assert received_ids(inbox) == ids * 2
+
+
+def test_a_message_larger_than_the_outbox_is_too_big_not_full(unix_image, flash):
+    cfg = {"port": free_port(), "security": "tls", "max_bytes": 3000,
+           "queue": [message(1, attach=[["big.bin", bytes(5000).hex()]])]}
+    with outbox(unix_image, flash, cfg) as mp:
+        refused = mp.expect("refused ")
+        assert finished(mp) == []
+    assert refused.startswith("refused TooBig message <")
+    assert "is too big for the outbox: " in refused and ", max_bytes=3000;" in refused
+    size = int(refused.split("too big for the outbox: ")[1].split()[0])
+    assert 5000 * 4 // 3 < size < 5000 * 4 // 3 + 1500  # base64 and the headers
+    assert outbox_files(flash) == []
+
+
+START_OUTSIDE_A_LOOP = MESSAGE_BUILDER + """
+from netsec import outbox
+box = outbox.Outbox(relay_from(cfg), "outbox")
+try:
+    box.start()
+except RuntimeError as e:
+    print("refused", e)
+"""
+
+
+def test_start_without_a_running_loop_says_how_to_run_it(unix_image, flash):
+    with MicroPython(unix_image, START_OUTSIDE_A_LOOP, flash,
+                     [config_file(flash, {"port": free_port(), "security": "tls"})]) as mp:
+        line = mp.expect("refused ")
+    assert "Outbox.start() needs a running asyncio loop" in line
+    assert "asyncio.run(outbox.run())" in line

@@ -75,6 +75,19 @@ def _qp_decode(data):
     return out
 
 
+def _percent_decoded(text):
+    out = b""
+    i = 0
+    while i < len(text):
+        if text[i] == "%":
+            out += binascii.unhexlify(text[i + 1:i + 3])
+            i += 3
+        else:
+            out += text[i].encode()
+            i += 1
+    return out.decode()
+
+
 def _scratch(name):
     # /tmp where there is one (CPython, unix image); the working directory on boards.
     try:
@@ -198,12 +211,22 @@ def test_text_only_is_a_single_7bit_part():
     raw = _raw(_message(text="line one\nline two\n"))
     assert _header(raw, "Content-Type") == "text/plain; charset=utf-8"
     assert _header(raw, "Content-Transfer-Encoding") == "7bit"
-    assert _split(raw)[1] == b"line one\r\nline two\r\n\r\n"
+    assert _split(raw)[1] == b"line one\r\nline two\r\n"  # exactly the text, no line added
 
 
 def test_html_only():
-    raw = _raw(_message(text=None, html="<p>x</p>"))
+    raw = _raw(_message(text=None, html="<p>x</p>\n"))
     assert _header(raw, "Content-Type") == "text/html; charset=utf-8"
+    assert _split(raw)[1] == b"<p>x</p>\r\n"
+
+
+def test_single_part_bodies_are_exactly_the_text():
+    # Quoted-printable too: the encoder adds no line break of its own.
+    for text in ("hello\n", "hello", "Zoë\n", "Zoë", "", "\n\n"):
+        body = _split(_raw(_message(text=text)))[1]
+        encoded = "quoted-printable" in _header(_raw(_message(text=text)),
+                                                "Content-Transfer-Encoding")
+        assert (_qp_decode(body) if encoded else body) == text.replace("\n", "\r\n").encode(), text
 
 
 def test_no_body_at_all_is_an_empty_text():
@@ -267,15 +290,30 @@ def test_attachment_from_bytes():
     assert "Content-Transfer-Encoding: base64" in headers
 
 
+def _unfolded_headers(headers):
+    return headers.replace("\r\n ", " ")
+
+
 def test_attachment_content_types():
     message = _message()
     message.attach("report.CSV", b"a,b\n")
     message.attach("x", b"{}", "Application/JSON")
-    assert "Content-Type: text/csv;" in _attachment(message, 1)[0]
-    assert "Content-Type: application/json;" in _attachment(message, 2)[0]
-    for bad in ("text", "text/", "/plain", "text/plain; x=y", "a/b/c", "tëxt/plain"):
+    message.attach("notes.txt", b"caf\xc3\xa9", "text/plain; charset=utf-8")
+    message.attach("old.txt", b"caf\xe9", 'Text/Plain; Charset="iso-8859-1"; format=flowed')
+    # Text attachments say their charset: UTF-8 unless the caller said otherwise.
+    assert "Content-Type: text/csv; charset=utf-8; name=" in _attachment(message, 1)[0]
+    assert "Content-Type: application/json; name=" in _attachment(message, 2)[0]
+    assert ("Content-Type: text/plain; charset=utf-8; name=" in
+            _unfolded_headers(_attachment(message, 3)[0]))
+    assert ("Content-Type: text/plain; charset=iso-8859-1; format=flowed; name=" in
+            _unfolded_headers(_attachment(message, 4)[0]))
+    for bad in ("text", "text/", "/plain", "a/b/c", "tëxt/plain", "text/plain; x",
+                "text/plain; =y", 'text/plain; x="open', "text/plain; x=a b",
+                "text/plain; x=é"):
         err = raises(ValueError, message.attach, "y", b"", bad)
-        assert "type/subtype" in str(err), bad
+        assert "type/subtype" in str(err) or "name=value" in str(err), bad
+    err = raises(ValueError, message.attach, "y", b"", "text/plain; name=z")
+    assert "leave out name=" in str(err)
 
 
 def test_empty_attachment():
@@ -291,6 +329,15 @@ def test_attachment_names():
     headers = _attachment(message, 1)[0]
     assert "filename*=utf-8''r%C3%A9sum%C3%A9%202024.pdf" in headers
     assert 'filename="odd\\"name.txt"' in _attachment(message, 2)[0]
+    # 200 bytes of name: RFC 2231 continuations, every header line within 78.
+    long_name = "ü" * 98 + ".txt"
+    message.attach(long_name, b"x")
+    headers = _attachment(message, 3)[0]
+    assert max(len(line) for line in headers.split("\r\n")) <= 78
+    pieces = [w.split("=", 1)[1].rstrip(";") for w in _unfolded_headers(headers).split()
+              if w.startswith("filename*")]
+    assert len(pieces) > 1 and pieces[0].startswith("utf-8''")
+    assert _percent_decoded("".join(pieces)[len("utf-8''"):]) == long_name
     assert "1 to 200" in str(raises(ValueError, message.attach, "", b""))
     assert "must be bytes" in str(raises(ValueError, message.attach, "a", "text"))
 
@@ -328,6 +375,27 @@ def test_rendered_message_is_valid_smtp_data():
         assert max(chunk) < 128, "not 7-bit"
         tail = (tail + chunk)[-5:]
     assert tail == b"\r\n.\r\n"
+
+
+def _head_lines(message):
+    raw = _raw(message)
+    return raw[:raw.find(b"\r\n\r\n")].split(b"\r\n")
+
+
+def test_long_words_in_names_are_encoded_not_sent_as_overlong_lines():
+    # A display name with a 1000-character word used to fail on the wire, after MAIL, RCPT and
+    # DATA; now every header line is within RFC 5322's 78 (the only longer words are addresses).
+    word = "x" * 1000
+    message = _message(sender=word + " <device@example.com>",
+                       to=['"%s, Ops" <ops@example.com>' % word, "Zoë %s <z@example.com>" % word],
+                       reply_to="a@example.com", subject="s" * 200)
+    assert max(len(line) for line in _head_lines(message)) <= 78
+    from_ = _header(_raw(message), "From")
+    assert _decode_words(from_[:from_.find(" <")]) == word
+    assert _decode_words(_header(_raw(message), "Subject")) == "s" * 200
+    message.attach("a" * 199 + ".", b"", "text/plain; format=" + "f" * 60)
+    assert max(len(line) for line in _raw(message).split(b"\r\n")) <= 78
+    b"".join(smtp.frame_data(message.render()))
 
 
 def test_format_date():

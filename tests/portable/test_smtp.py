@@ -259,3 +259,51 @@ def test_frame_data_streams_chunk_by_chunk():
     framer = smtp.frame_data(source())
     assert next(framer) == b"line 0\r\n" and produced == [0]
     assert list(framer) == [b"line 1\r\n", b"line 2\r\n", b".\r\n"]
+
+
+def test_timeouts_are_rfc_5321_4_5_3_2():
+    # Greeting 5 min, MAIL 5 min, RCPT 5 min, DATA 2 min, each data block 3 min, final dot 10 min.
+    t = smtp.TIMEOUTS
+    assert (t["greeting"], t["MAIL"], t["RCPT"], t["DATA"], t["block"], t["dot"]) == (
+        300, 300, 300, 120, 180, 600)
+
+
+def test_every_outcome_entry():
+    # One line per entry of smtp.OUTCOMES, and the table holds nothing untested.
+    replies = ((250, "RCPT", smtp.DELIVERED), (251, "RCPT", smtp.DELIVERED),
+               (354, "MAIL", smtp.RETRY), (421, "MAIL", smtp.RETRY),
+               (450, "RCPT", smtp.RETRY), (452, "RCPT", smtp.RETRY),
+               (550, "RCPT", smtp.FAILED), (554, "DATA", smtp.FAILED),
+               (535, "AUTH", smtp.FAILED), (504, "RCPT", smtp.FAILED),
+               (552, "RCPT", smtp.RETRY), (552, "end of DATA", smtp.FAILED),
+               (552, "MAIL", smtp.FAILED))
+    for code, command, expected in replies:
+        assert smtp.outcome(code=code, command=command) == expected, (code, command)
+    kinds = (("connection", smtp.RETRY), ("timeout", smtp.RETRY),
+             ("delivery_unknown", smtp.RETRY), ("protocol", smtp.RETRY),
+             ("starttls", smtp.RETRY), ("wrong_port", smtp.RETRY), ("memory", smtp.RETRY),
+             ("too_big", smtp.FAILED), ("unsendable", smtp.FAILED))
+    for kind, expected in kinds:
+        assert smtp.outcome(kind) == expected, kind
+    for tls_kind in ("unknown_ca", "hostname", "expired", "clock_unset"):  # not entries: retried
+        assert smtp.outcome(tls_kind) == smtp.RETRY
+    entries = ["2yz", "3yz", "4yz", "5yz", "RCPT 552"] + [k for k, _ in kinds]
+    assert sorted(smtp.OUTCOMES) == sorted(entries)
+
+
+def test_reply_kinds():
+    def kind(command, raw):
+        return smtp.reply_kind(command, _one_reply(raw))
+    assert kind("AUTH", b"535 5.7.8 Authentication credentials invalid\r\n") == "auth"
+    assert kind("AUTH", b"454 4.7.0 Temporary authentication failure\r\n") == "auth"
+    assert kind("RCPT", b"504 5.5.2 <localhost>: Helo command rejected: need fully-qualified "
+                        b"hostname\r\n") == "ehlo_name"
+    assert kind("EHLO", b"501 5.5.4 Invalid EHLO domain\r\n") == "ehlo_name"
+    assert kind("end of DATA", b"552 5.3.4 Message size exceeds fixed limit\r\n") == "too_big"
+    assert kind("MAIL", b"552 5.3.4 Message size exceeds fixed limit\r\n") == "too_big"
+    assert kind("RCPT", b"552 5.5.3 Too many recipients\r\n") == "refused"
+    assert kind("RCPT", b"550 5.1.1 no such user\r\n") == "refused"
+    assert kind("MAIL", b"451 4.3.0 try later\r\n") == "deferred"
+    assert kind("STARTTLS", b"454 4.7.0 TLS not available\r\n") == "starttls"
+    # A 4xx that mentions HELO is temporary: not a reason to change the name.
+    assert kind("RCPT", b"450 4.7.1 Helo command rejected: Host not found\r\n") == "deferred"
