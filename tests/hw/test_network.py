@@ -96,7 +96,7 @@ import asyncio
 from netsec import mail, mime
 
 async def main():
-    relay = mail.Relay(%(host)r, %(port)d, security=%(security)r, timeout=60)
+    relay = mail.Relay(%(host)r, %(port)d, security=%(security)r)
     message = mime.Message("board@netsec.test", to="ops@netsec.test", subject=%(subject)r,
                            text="sent by the board\\n")
     results = await relay.send(message)
