@@ -274,3 +274,24 @@ def test_the_cortex_m4_image_serves_the_demo_too(m4_image, tmp_path):
         assert info["tls_sessions"] == 1
     finally:
         guest.stop()
+
+
+def test_headless_chromium_trusting_the_test_ca_loads_the_page(served, tmp_path):
+    """Debian's chromium with a throwaway NSS database (its only trust: the test CA) loads the
+    demo from the Cortex-M3 and renders it; every name but localhost resolves nowhere."""
+    chromium = require_tool("chromium", "run `make deps` (it installs Debian's chromium)")
+    certutil = require_tool("certutil", "run `make deps` (it installs Debian's libnss3-tools)")
+    nssdb = tmp_path / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    for command in (["-N", "--empty-password"],
+                    ["-A", "-t", "C,,", "-n", "netsec test CA", "-i", CA]):
+        subprocess.run([certutil, "-d", "sql:%s" % nssdb] + command, check=True, timeout=30)
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}  # chromium finds ~/.pki/nssdb
+    out = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--user-data-dir=%s" % (tmp_path / "profile"),
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+         "--dump-dom", "https://localhost:%d/" % served.host_port(443)],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert "netsec device status" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "mps2-an385 with Cortex-M3" in out.stdout
