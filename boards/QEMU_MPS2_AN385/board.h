@@ -3,6 +3,7 @@
 #define NETSEC_BOARD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 // ticks.c: a 1 ms SysTick, the base of ticks_ms/us and of the real-time clock.
@@ -26,7 +27,9 @@ void netsec_ramdisk_mount(bool format);
 void netsec_lan_init(bool cold_boot);
 void netsec_lan_poll(void);
 
-// test_only_insecure_entropy.c
+// test_only_insecure_entropy.c (on QEMU): the board's entropy source, which mbedTLS, lwIP
+// (network_lan.c) and os.urandom (modos_urandom.c) draw from.
 void netsec_test_only_entropy_warning(void);
+int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen);
 
 #endif

@@ -17,6 +17,8 @@
 #undef MICROPY_PY_SYS_STDIO_BUFFER
 #define MICROPY_PY_SYS_STDIO_BUFFER (1)
 #define MICROPY_PY_OS_UNAME (1) // machine: "mps2-an385 with Cortex-M3", shown by the demo
+#define MICROPY_PY_OS_URANDOM (1) // from the entropy source (modos_urandom.c)
+#define MICROPY_PY_OS_INCLUDEFILE "modos_urandom.c"
 #define MICROPY_PY_HASHLIB_MD5 (1)
 #define MICROPY_PY_HASHLIB_SHA1 (1)
 

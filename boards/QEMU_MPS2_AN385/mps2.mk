@@ -20,8 +20,14 @@ LDSCRIPT = $(MPS2_DIR)/mps2_an385.ld
 # The qemu port has no board header: mpconfigboard.h takes the port's settings and adds ours.
 CFLAGS += -I$(BOARD_DIR) -I$(MPS2_DIR) -I$(MPS2_DIR)/../../firmware/mbedtls -DMP_CONFIGFILE='"mpconfigboard.h"'
 
-# A changed board configuration (modules switched on or off) must regenerate the qstrs.
+# A changed board configuration (modules switched on or off) must regenerate the qstrs, and
+# then the frozen modules' table too: makemanifest.py rewrites frozen_content.c only when a
+# frozen module is newer, so a name the core now has (os.urandom) would be declared twice.
 QSTR_GLOBAL_DEPENDENCIES += $(MPS2_DIR)/mpconfigboard.h
+$(BUILD)/frozen_content.c: $(BUILD)/frozen-qstrs.stamp
+$(BUILD)/frozen-qstrs.stamp: $(BUILD)/genhdr/qstrdefs.generated.h
+	$(Q)rm -f $(BUILD)/frozen_content.c
+	$(Q)touch $@
 
 FROZEN_MANIFEST = $(MPS2_DIR)/manifest.py
 

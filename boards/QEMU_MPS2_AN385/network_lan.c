@@ -222,9 +222,6 @@ MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &network_lan_locals_dict
     );
 
-// The board's only entropy source (test_only_insecure_entropy.c on QEMU).
-int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen);
-
 uint32_t netsec_lwip_rand(void) {
     uint32_t value;
     size_t got;

@@ -58,14 +58,25 @@ class GuestNetwork:
     hostfwd: {guest TCP port: host port on 127.0.0.1} (host port 0: pick a free one; read the
     choice from .hostfwd afterwards). guestfwd: {guest TCP port at GUEST_SERVICES: host port on
     127.0.0.1}. UDP cannot be forwarded into the host this way (guestfwd is TCP only).
+
+    netns: the name of a network namespace (`ip netns add`) to run QEMU in, unrestricted: the
+    guest then reaches what listens on that namespace's loopback at 10.0.2.2 (UDP too: SNTP)
+    and QEMU's DNS proxy at 10.0.2.3 asks the namespace's resolv.conf (/etc/netns/NAME/). A
+    namespace with only a loopback has no way out of this machine, which is why only it may
+    lift the restriction. Its hostfwd ports are on that namespace's 127.0.0.1.
     """
 
-    def __init__(self, hostfwd=None, guestfwd=None):
+    def __init__(self, hostfwd=None, guestfwd=None, netns=None):
         self.hostfwd = {g: (h or free_port()) for g, h in (hostfwd or {}).items()}
         self.guestfwd = dict(guestfwd or {})
+        self.netns = netns
+
+    def command_prefix(self):
+        """What QEMU's command line starts with: entering the namespace, if any."""
+        return ["ip", "netns", "exec", self.netns] if self.netns else []
 
     def nic_option(self):
-        parts = ["user", "model=lan9118", "restrict=on"]
+        parts = ["user", "model=lan9118", "restrict=%s" % ("off" if self.netns else "on")]
         parts += ["hostfwd=tcp:127.0.0.1:%d-:%d" % (h, g) for g, h in self.hostfwd.items()]
         relay = "%s %s" % (sys.executable, Path(__file__).with_name("tcprelay.py"))
         parts += ["guestfwd=tcp:%s:%d-cmd:%s %d" % (GUEST_SERVICES, g, relay, h)
@@ -174,7 +185,7 @@ def boot(image=DEFAULT_IMAGE, icount=False, log_path=None, timeout=10, network=N
     image = Path(image)
     if not image.is_file():
         raise QemuError("QEMU image %s not found: build it with `make qemu-image`" % image)
-    command = qemu_command(image, icount, network)
+    command = (network.command_prefix() if network else []) + qemu_command(image, icount, network)
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     output = _QemuOutput(process.stdout, log_path)
