@@ -222,7 +222,16 @@ class App:
         return len(os.listdir("/proc/%d/fd" % self.program.process.pid))
 
     def log(self):
-        return self.program.output
+        """What the server printed, once nothing more has come for 0.1 s (at most 2 s): its
+        output reaches us through a pipe and a reader thread, a moment after it was written."""
+        text, deadline = self.program.output, time.monotonic() + 2
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            newer = self.program.output
+            if newer == text:
+                break
+            text = newer
+        return text
 
     def stats(self):
         status, _, body = get(self.port, "/stats")
