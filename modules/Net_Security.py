@@ -87,6 +87,7 @@ EMAIL_SERVER_CAS = (
 CLIENT_CERT = None
 CLIENT_KEY = None
 REVOKED = {}
+PSK = {}
 INFO = {'CLIENT_CAS': (('CN=netsec TEST CA,O=netsec PUBLIC TEST CREDENTIALS',
                  '2036-11-22T14:58:10Z',
                  '4a8199e6b54f333875658934456554aff8dffe7c96df4da5aa8b8211c14ec88c'),),

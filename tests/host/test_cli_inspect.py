@@ -141,3 +141,33 @@ def test_pem_files(tmp_path, capsys):
 def test_a_module_is_inspected_alone(tmp_path, capsys):
     status, _, err = run_netsec(capsys, "inspect", tmp_path / "a.py", tmp_path / "b.pem")
     assert status == 2 and "a module is inspected on its own" in err
+
+
+def test_psk_table_shows_identities_and_fingerprints_never_keys(tmp_path, capsys):
+    status, _, err = run_netsec(capsys, "keygen", "-o", tmp_path, "--psk", "sensor-1",
+                                "--psk", "gateway")
+    assert status == 0, err
+    module = tmp_path / "Net_Security.py"
+    status, out, err = run_netsec(capsys, "convert", "--psk", tmp_path / "sensor-1.psk",
+                                  "--psk", tmp_path / "gateway.psk", "-o", module)
+    assert status == 0 and "PSK sensor-1, gateway" in out, err
+    keys = [(tmp_path / n).read_text().strip().split(":")[1] for n in ("sensor-1.psk", "gateway.psk")]
+    status, out, err = run_netsec(capsys, "inspect", module)
+    assert status == 0, err
+    assert "  sensor-1: 256-bit key, fingerprint " in out and "  gateway: 256-bit key" in out
+    assert not any(k in out or k[:16] in out for k in keys)
+    status, out, err = run_netsec(capsys, "convert", "--psk", tmp_path / "sensor-1.psk",
+                                  "--psk", tmp_path / "sensor-1.psk", "-o", module)
+    assert status != 0 and "identity sensor-1 is given twice" in err
+
+
+def test_a_long_lived_server_certificate_is_warned(tmp_path, capsys):
+    ca = cf.ca("Lifespan CA")
+    cert, _ = cf.leaf(ca, not_after=cf.NOW + 730 * cf.DAY)
+    path = cf.write(tmp_path / "server.pem", cert)
+    status, out, err = run_netsec(capsys, "inspect", path)
+    assert status == 0 and "is a server certificate valid for 73" in out, out
+    assert "Mozilla's intermediate TLS profile allows at most 366" in out
+    short, _ = cf.leaf(ca, not_after=cf.NOW + 300 * cf.DAY)
+    status, out, _ = run_netsec(capsys, "inspect", cf.write(tmp_path / "short.pem", short))
+    assert "intermediate TLS profile" not in out

@@ -50,7 +50,7 @@ def test_default_identity_is_p256_with_sans_usages_and_validity(tmp_path, capsys
     assert ext(ca, x509.BasicConstraints).ca is True and ext(ca, x509.KeyUsage).key_cert_sign
     assert server.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "device.local"
     assert 3649 <= (ca.not_valid_after_utc - NOW).days <= 3650
-    assert 729 <= (server.not_valid_after_utc - NOW).days <= 730
+    assert 364 <= (server.not_valid_after_utc - NOW).days <= 365  # Mozilla intermediate: <= 366
     assert server.not_valid_before_utc <= NOW
     for cert in (ca, server):
         assert 0 < cert.serial_number < 2**128
@@ -205,3 +205,31 @@ def test_warns_when_the_ca_expires_before_the_leaf(tmp_path, capsys):
     assert status == 0
     assert "netsec keygen: warning:" in err and "before the certificates it signs" in err
     assert NOW + 99 * DAY < load_cert(tmp_path / "ca.pem").not_valid_after_utc
+
+
+def test_server_certificates_live_365_days_and_longer_ones_are_warned(tmp_path, capsys):
+    # Mozilla's intermediate profile (sslyze checks it) allows a server certificate 366 days;
+    # client certificates keep two years.
+    status, _, err = run_netsec(capsys, "keygen", "-o", tmp_path, "--host", "device.local",
+                                "--client", "alice")
+    assert status == 0, err
+    server, client = load_cert(tmp_path / "server.pem"), load_cert(tmp_path / "alice.pem")
+    assert 364 <= (server.not_valid_after_utc - NOW).days <= 365
+    assert 729 <= (client.not_valid_after_utc - NOW).days <= 730
+    assert "warning" not in err
+    status, _, err = run_netsec(capsys, "keygen", "-o", tmp_path / "long", "--host",
+                                "device.local", "--days", "730")
+    assert status == 0 and "warning: --days: server certificates valid for 730 days: " \
+        "Mozilla's intermediate TLS profile allows at most 366" in err
+
+
+def test_psk_files_hold_an_identity_and_32_random_bytes(tmp_path, capsys):
+    status, out, err = run_netsec(capsys, "keygen", "-o", tmp_path, "--psk", "sensor-1",
+                                  "--psk", "gateway")
+    assert status == 0, err
+    texts = [(tmp_path / n).read_text() for n in ("sensor-1.psk", "gateway.psk")]
+    identity, key = texts[0].strip().split(":")
+    assert identity == "sensor-1" and len(bytes.fromhex(key)) == 32
+    assert texts[1].split(":")[1] != key  # a fresh key each
+    assert mode(tmp_path / "sensor-1.psk") == 0o600
+    assert not (tmp_path / "ca.pem").exists()  # a PSK needs no CA

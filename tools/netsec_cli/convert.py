@@ -5,7 +5,7 @@ import shlex
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from . import keygen, x509util
+from . import keygen, psk, x509util
 from .problems import CliError, warn
 
 HELP = "turn PEM/DER certificates, keys and CRLs into a Net_Security.py module"
@@ -74,6 +74,8 @@ def add_arguments(p):
     p.add_argument("--client-key", metavar="FILE", help="its private key: CLIENT_KEY")
     p.add_argument("--crl", action="append", default=[], metavar="FILE",
                    help="CRL of one of the given CAs; its serials go into REVOKED (repeatable)")
+    p.add_argument("--psk", action="append", default=[], metavar="FILE",
+                   help="a pre-shared key from netsec keygen --psk NAME (repeatable): PSK")
     p.add_argument("--allow-expired", action="store_true",
                    help="include expired or not yet valid certificates anyway (loudly)")
 
@@ -81,7 +83,7 @@ def add_arguments(p):
 def run(args):
     conversion = Conversion(args)
     module = conversion.module()
-    has_key = bool(module["SERVER_KEY"] or module["CLIENT_KEY"])
+    has_key = bool(module["SERVER_KEY"] or module["CLIENT_KEY"] or module["PSK"])
     text = render(module, header(args, module["TEST_ONLY"], has_key))
     try:
         # Secret when it holds decrypted private keys; UTF-8, as netsec inspect reads it.
@@ -147,6 +149,7 @@ class Conversion:
             "CLIENT_CERT": _der(client[0]),
             "CLIENT_KEY": x509util.key_der(client[2].obj) if client[2] else None,
             "REVOKED": revoked,
+            "PSK": self.psks(),
             "INFO": info(server, self.anchor_of.get("server"), client, client_cas, email_cas, revoked, cas),
         }
 
@@ -159,13 +162,24 @@ class Conversion:
         for option, value, needs, needed in dependent:
             if value and not needed:
                 raise CliError(option, "is given without %s" % needs, "give %s too" % needs)
-        if not (a.server_cert or a.client_cert or a.client_ca or a.email_server_ca):
+        if not (a.server_cert or a.client_cert or a.client_ca or a.email_server_ca or a.psk):
             raise CliError(None, "nothing to convert",
-                           "give --server-cert/--server-key/--ca, --client-ca, --email-server-ca "
-                           "or --client-cert")
+                           "give --server-cert/--server-key/--ca, --client-ca, --email-server-ca, "
+                           "--client-cert or --psk")
         if (a.server_cert or a.client_cert) and not a.ca:
             raise CliError("--ca", "is needed to check the certificate chain",
                            "give the CA that issued the server/client certificate with --ca")
+
+    def psks(self):
+        """PSK: {identity: key} from the --psk files; an identity given twice is refused."""
+        table = {}
+        for path in self.args.psk:
+            identity, key = psk.read(path)
+            if identity in table:
+                raise CliError(path, "identity %s is given twice" % identity.decode(),
+                               "give each identity once (rename one with netsec keygen --psk)")
+            table[identity] = key
+        return table
 
     def server_identity(self, anchors):
         """The server certificate file may also hold its chain and its key."""
@@ -226,6 +240,9 @@ class Conversion:
             warn(
                 item.origin, "%s (%s) expires on %s, within 30 days: renew it soon" %
                 (what, cert.subject.rfc4514_string(), x509util.iso(cert.not_valid_after_utc)))
+        lifespan = x509util.lifespan_problem(cert)
+        if lifespan:
+            warn(item.origin, "%s (%s) %s" % (what, cert.subject.rfc4514_string(), lifespan))
 
     def anchors(self, paths, option, what):
         """Trust anchors, each file one CA or a bundle. A bundle (such as the system's) may hold CAs
@@ -430,6 +447,8 @@ def summary(module):
     if "CLIENT_CERT" in facts:
         parts.append("CLIENT_CERT %s" % facts["CLIENT_CERT"]["subject"])
     parts.append("REVOKED from %d CA(s)" % len(module["REVOKED"]))
+    if module["PSK"]:
+        parts.append("PSK %s" % ", ".join(i.decode() for i in module["PSK"]))
     return ", ".join(parts) + (" (TEST_ONLY)" if module["TEST_ONLY"] else "")
 
 
@@ -485,6 +504,9 @@ def render(module, head):
                        "".join("\n    %s: (%s),\n" %
                                (_bytes(issuer, 4).strip(), " ".join("0x%x," % s for s in serials))
                                for issuer, serials in value.items()))
+        elif name == "PSK":
+            out.append("PSK = {%s}\n" % "".join("\n    %r: (\n%s\n    ),\n" % (identity, _bytes(key, 8))
+                                                for identity, key in value.items()))
         elif isinstance(value, tuple):
             out.append("%s = (%s)\n" % (name, "".join("\n    %s,\n" % _bytes(v, 4).strip()
                                                       for v in value)))

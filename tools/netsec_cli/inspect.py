@@ -5,14 +5,15 @@ import json
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import x509util
+from . import psk, x509util
 from .problems import CliError
 
 HELP = "show the certificates, keys and revoked serials in a Net_Security.py or PEM/DER files"
 DESCRIPTION = """\
 Show, for a person, each certificate's subject, subjectAltNames, issuer,
 validity (and days left), key type and SHA-256 fingerprint; which certificate
-each private key belongs to; the revoked serials; and warnings (expired or
+each private key belongs to; pre-shared key identities with a fingerprint
+(never the key); the revoked serials; and warnings (expired or
 expiring within 30 days, keys the firmware cannot use, keys that match no
 certificate, the public test credentials). --json prints the same for
 machines.
@@ -104,6 +105,17 @@ def from_module(path, now):
             report["warnings"].append("%s does not match %s" % (key_name, cert_name))
     for problem in sent_too_big(constants):
         report["warnings"].append(problem)
+    table = constants.get("PSK") or {}
+    if not isinstance(table, dict) or not all(
+            isinstance(k, bytes) and isinstance(v, bytes) for k, v in table.items()):
+        raise CliError(path, "PSK is not a dict of bytes identities to bytes keys",
+                       "make the module again with netsec convert")
+    for identity, key in sorted(table.items()):  # never the key itself
+        report["psk"].append({"identity": identity.decode("ascii", "backslashreplace"),
+                              "fingerprint": psk.fingerprint(key), "bits": 8 * len(key)})
+        if len(key) < psk.MIN_KEY_BYTES:
+            report["warnings"].append("PSK %s has a %d-bit key; the firmware refuses keys under "
+                                      "%d bits" % (identity, 8 * len(key), 8 * psk.MIN_KEY_BYTES))
     revoked = constants.get("REVOKED") or {}
     if not isinstance(revoked, dict):
         raise CliError(path, "REVOKED is a %s, not a dict" % type(revoked).__name__,
@@ -173,7 +185,7 @@ def from_files(paths, now):
 
 def _report(source, fmt, test_only):
     return {"source": source, "format": fmt, "test_only": test_only,
-            "certificates": [], "keys": [], "revoked": [], "warnings": []}
+            "certificates": [], "keys": [], "psk": [], "revoked": [], "warnings": []}
 
 
 _TEST_WARNING = (
@@ -199,6 +211,9 @@ def _described(name, cert, now, warnings):
         warnings.append("%s (%s) is %s" % (name, info["subject"], problem))
     elif x509util.expires_soon(cert, now):
         warnings.append("%s (%s) expires in %d days" % (name, info["subject"], info["days_left"]))
+    lifespan = x509util.lifespan_problem(cert)
+    if lifespan:
+        warnings.append("%s (%s) %s" % (name, info["subject"], lifespan))
     if not x509util.key_supported(x509util.public_key(cert)):
         warnings.append("%s has a %s key, which the firmware cannot use (it needs %s)" %
                         (name, info["key"], x509util.SUPPORTED))
@@ -236,6 +251,10 @@ def text(report):
         lines.append("%s: %s key, %s" %
                      (k["name"], k["key"],
                       "matches " + k["matches"] if k["matches"] else "matches no certificate"))
+    if report["psk"]:
+        lines += ["", "pre-shared keys (PSK; fingerprints, never the keys)"]
+    for p in report["psk"]:
+        lines.append("  %s: %d-bit key, fingerprint %s" % (p["identity"], p["bits"], p["fingerprint"]))
     if report["revoked"]:
         lines += ["", "revoked serials"]
     for r in report["revoked"]:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from . import x509util
+from . import psk, x509util
 from .problems import CliError, warn
 
 HELP = "make a CA and server/client certificates with their keys (PEM files)"
@@ -23,11 +23,13 @@ identities for mutual TLS (--client), or one server identity per device of a
 fleet (--fleet). Every identity gets its own key. Defaults work on a
 microcontroller and in browsers: EC P-256 keys, SHA-256, subjectAltName with
 every --host, serverAuth/clientAuth key usage, random 128-bit serials,
-validity from now (CA 10 years, leaf 2 years).
+validity from now (CA 10 years, server 365 days as Mozilla's intermediate
+TLS profile requires, client 2 years).
 
 Files written to DIR: ca.pem, ca-key.pem (unless --ca is given), server.pem,
 server-key.pem (--host), NAME.pem, NAME-key.pem (--client NAME),
-DEVICE/server.pem, DEVICE/server-key.pem (--fleet). Keys are unencrypted
+DEVICE/server.pem, DEVICE/server-key.pem (--fleet), NAME.psk (--psk NAME: a
+pre-shared key of 32 random bytes for identity NAME, for netsec convert --psk). Keys are unencrypted
 PKCS#8 PEM with mode 0600; keep ca-key.pem offline. Existing files are never
 overwritten without --force."""
 EPILOG = """\
@@ -63,6 +65,8 @@ def add_arguments(p):
     p.add_argument("--client", action="append", default=[], metavar="NAME",
                    help="make a client identity (clientAuth) with CN=NAME as NAME.pem (repeatable)")
     p.add_argument("--fleet", metavar="CSV", help="make one server identity per device in CSV")
+    p.add_argument("--psk", action="append", default=[], metavar="NAME",
+                   help="make a pre-shared key for identity NAME as NAME.psk (repeatable)")
     p.add_argument("--key-type", choices=sorted(KEY_TYPES), default="ec-p256",
                    help="key type for every new key (default: ec-p256)")
     p.add_argument("--ca", metavar="PEM", help="sign with this existing CA instead of making one")
@@ -76,8 +80,12 @@ def add_arguments(p):
     p.add_argument("--org", metavar="NAME", help="organization (O) in every new subject")
     p.add_argument("--country", metavar="CC",
                    help="two-letter country code (C) in every new subject")
-    p.add_argument("--days", type=int, default=730, metavar="DAYS",
-                   help="validity of server/client certificates (default: 730)")
+    p.add_argument("--days", type=int, default=365, metavar="DAYS",
+                   help="validity of server certificates (default: 365; more than %d fails "
+                   "Mozilla's intermediate TLS profile, with a warning)"
+                   % x509util.SERVER_LIFESPAN_DAYS)
+    p.add_argument("--client-days", type=int, default=730, metavar="DAYS",
+                   help="validity of client certificates (default: 730)")
     p.add_argument("--ca-days", type=int, default=3650, metavar="DAYS",
                    help="validity of a new CA (default: 3650)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -89,16 +97,21 @@ def run(args):
     reserved = ("ca", "ca-key", "server", "server-key")
     clients = [_file_name(n, "--client", reserved) for n in args.client]
     fleet = read_fleet(args.fleet) if args.fleet else []
-    if not (hosts or clients or fleet):
+    psks = [_file_name(n, "--psk") for n in args.psk]
+    if not (hosts or clients or fleet or psks):
         raise CliError(None, "nothing to make",
-                       "give --host NAME (a server), --client NAME or --fleet CSV")
+                       "give --host NAME (a server), --client NAME, --fleet CSV or --psk NAME")
     if args.country is not None and not re.match(r"^[A-Z]{2}$", args.country):
         raise CliError("--country", "'%s' is not a two-letter country code" % args.country,
                        "use e.g. DE or US")
-    for option, days in (("--days", args.days), ("--ca-days", args.ca_days)):
+    for option, days in (("--days", args.days), ("--client-days", args.client_days),
+                         ("--ca-days", args.ca_days)):
         if days < 1:
             raise CliError(option, "must be at least 1 day", "give a positive number of days")
-    out, files = Path(args.output), []
+    out = Path(args.output)
+    files = [(out / (name + ".psk"), psk.make(name).encode(), True) for name in psks]
+    if not (hosts or clients or fleet):
+        return _write(files, args)
     new_key = KEY_TYPES[args.key_type]
     if args.ca or args.ca_key:
         ca_cert, ca_key = load_ca(args.ca, args.ca_key, now)
@@ -115,17 +128,27 @@ def run(args):
         files += identity(out, name, signer, new_key(), name, [], args, now)
     for name, device_hosts in fleet:
         files += identity(out / name, "server", signer, new_key(), name, device_hosts, args, now)
-    if now + datetime.timedelta(days=args.days) > ca_cert.not_valid_after_utc:
+    if (hosts or fleet) and args.days > x509util.SERVER_LIFESPAN_DAYS:
+        warn("--days", "server certificates valid for %d days: Mozilla's intermediate TLS "
+             "profile allows at most %d (scanners such as sslyze flag it), browsers and Apple "
+             "platforms refuse publicly trusted ones valid more than 398 days"
+             % (args.days, x509util.SERVER_LIFESPAN_DAYS))
+    if now + datetime.timedelta(days=max(args.days, args.client_days)) > ca_cert.not_valid_after_utc:
         warn(args.ca, "the CA expires on %s, before the certificates it signs now"
              % x509util.iso(ca_cert.not_valid_after_utc))
-    write_files(files, args.force)
-    for path, _, secret in files:
-        print("wrote %s%s" % (path, " (private key, mode 0600)" if secret else ""))
+    _write(files, args)
     if hosts:
         host_options = " ".join("--host " + _host_text(h) for h in hosts)
         ca = args.ca or out / "ca.pem"
         print("next: netsec convert --server-cert %s --server-key %s --ca %s %s -o Net_Security.py"
               % (out / "server.pem", out / "server-key.pem", ca, host_options))
+    return 0
+
+
+def _write(files, args):
+    write_files(files, args.force)
+    for path, _, secret in files:
+        print("wrote %s%s" % (path, " (secret, mode 0600)" if secret else ""))
     return 0
 
 
@@ -269,7 +292,8 @@ def identity(directory, stem, signer, key, cn, hosts, args, now):
     except x509.ExtensionNotFound:
         aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())
     usage = ExtendedKeyUsageOID.SERVER_AUTH if hosts else ExtendedKeyUsageOID.CLIENT_AUTH
-    builder = (_builder(subject(cn, args), ca_cert.subject, key, now, args.days)
+    days = args.days if hosts else args.client_days
+    builder = (_builder(subject(cn, args), ca_cert.subject, key, now, days)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                # digitalSignature only: the firmware offers ECDHE key exchanges alone.
                .add_extension(_key_usage(digital_signature=True), critical=True)

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .problems import CliError
 
@@ -446,6 +446,27 @@ def validity_problem(cert, now):
     if cert.not_valid_before_utc > now:
         return "not valid until %s" % iso(cert.not_valid_before_utc)
     return None
+
+
+# Mozilla's "intermediate" TLS profile lets a server certificate live at most 366 days (sslyze
+# --mozilla_config=intermediate checks it). Browsers and Apple platforms refuse publicly trusted
+# server certificates valid more than 398 days, Apple platforms any valid more than 825 days.
+SERVER_LIFESPAN_DAYS = 366
+
+
+def lifespan_problem(cert):
+    """A warning when a server certificate (not a CA; serverAuth or no EKU) is valid for longer
+    than SERVER_LIFESPAN_DAYS, else None."""
+    usages = ext_key_usages(cert)
+    if is_ca(cert) or (usages is not None and ExtendedKeyUsageOID.SERVER_AUTH not in usages):
+        return None
+    days = (cert.not_valid_after_utc - cert.not_valid_before_utc) / datetime.timedelta(days=1)
+    if days <= SERVER_LIFESPAN_DAYS:
+        return None
+    return ("is a server certificate valid for %d days: Mozilla's intermediate TLS profile allows "
+            "at most %d (scanners such as sslyze flag it), browsers and Apple platforms refuse "
+            "publicly trusted ones valid more than 398 days: reissue it with `netsec keygen` "
+            "(default 365 days)" % (days, SERVER_LIFESPAN_DAYS))
 
 
 def expires_soon(cert, now, days=30):

@@ -1,0 +1,43 @@
+"""Pre-shared keys (external PSK, RFC 4279 / RFC 8446 4.2.11): the NAME.psk files `netsec keygen
+--psk NAME` writes and `netsec convert --psk FILE` reads, and the fingerprint people see.
+
+A .psk file is one line "IDENTITY:HEXKEY" (the identity is printable ASCII without ':'), mode
+0600: the key is as secret as a private key."""
+import hashlib
+import re
+import secrets
+
+from .problems import CliError
+
+KEY_BYTES = 32  # 256 bits: as strong as the strongest suite it protects
+MIN_KEY_BYTES = 16  # the firmware refuses shorter keys
+_IDENTITY = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,128}$")  # printable ASCII, no ':' or space
+
+
+def make(identity):
+    """The text of a new .psk file: identity and KEY_BYTES random bytes."""
+    return "%s:%s\n" % (identity, secrets.token_hex(KEY_BYTES))
+
+
+def read(path):
+    """(identity bytes, key bytes) of a .psk file; CliError naming the file and the fix."""
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CliError(path, "cannot read the PSK file (%s)" % (getattr(e, "strerror", None) or e),
+                       "give a file written by netsec keygen --psk NAME")
+    identity, _, hexkey = text.partition(":")
+    try:
+        key = bytes.fromhex(hexkey)
+    except ValueError:
+        key = b""
+    if not _IDENTITY.match(identity) or len(key) < MIN_KEY_BYTES or "\n" in text:
+        raise CliError(path, "is not a PSK file: expected one line IDENTITY:HEXKEY with a key of "
+                       "at least %d bytes" % MIN_KEY_BYTES, "make one with netsec keygen --psk NAME")
+    return identity.encode(), key
+
+
+def fingerprint(key):
+    """What identifies a key for people without revealing it: SHA-256 of the key, 16 hex digits."""
+    return hashlib.sha256(b"netsec psk fingerprint\0" + key).hexdigest()[:16]
