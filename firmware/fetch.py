@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""Fetch the pinned firmware sources into build/src/micropython, checked and patched.
+"""Fetch the pinned firmware sources into build/src, checked and patched.
 
-Default route (SOURCES=debian): Debian source packages from the trixie suite, fetched with apt
-through the machine's own configured mirror, using a private apt configuration under build/apt
-(nothing under /etc/apt is touched). Each orig tarball is checked against firmware/sources.lock.
+Default route (SOURCES=debian): Debian packages from the trixie suite, fetched with apt through
+the machine's own configured mirror, using a private apt configuration under build/apt (nothing
+under /etc/apt is touched). Each file (a source package's orig tarball, or a binary package that
+ships sources, such as tinyusb-source) is checked against firmware/sources.lock. Sources Debian
+does not have (marked "-" in the lock) are left out: the boards that need them cannot be built.
 
-Other route (SOURCES=git): the upstream git tags named in the lock, for machines without apt.
+Other route (SOURCES=git): every source from its upstream git tag or commit named in the lock,
+for machines with internet and without apt.
 
-The tree is laid out as MicroPython expects its submodules: lib/mbedtls and lib/lwip. A stamp
-records what the tree was made from; when nothing changed, this script does nothing at all.
+The tree is laid out as MicroPython expects its submodules (lib/mbedtls, lib/pico-sdk, ...);
+host tools (picotool) go beside it. A stamp records what the tree was made from; when nothing
+changed, this script does nothing at all.
 """
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -24,14 +29,26 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "firmware" / "sources.lock"
 PATCHES = ROOT / "firmware" / "patches"
 BUILD = ROOT / "build"
-CACHE = BUILD / "src" / "cache"
-TREE = BUILD / "src" / "micropython"
+SRC = BUILD / "src"
+CACHE = SRC / "cache"
+TREE = SRC / "micropython"
 STAMP = TREE / ".netsec-sources"
 APT = BUILD / "apt"
 SUITE = "trixie"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-# Where each library goes inside the MicroPython tree (MicroPython's submodule paths).
-PLACE = {"micropython": ".", "mbedtls": "lib/mbedtls", "lwip": "lib/lwip"}
+# Where each source goes under build/src: libraries at MicroPython's submodule paths, the host
+# tool beside the tree. A binary package's sources are taken from the folder it installs them in.
+PLACE = {
+    "micropython": "micropython",
+    "mbedtls": "micropython/lib/mbedtls",
+    "lwip": "micropython/lib/lwip",
+    "pico-sdk": "micropython/lib/pico-sdk",
+    "tinyusb-source": "micropython/lib/tinyusb",
+    "cyw43-driver": "micropython/lib/cyw43-driver",
+    "stm32lib": "micropython/lib/stm32lib",
+    "picotool": "picotool",
+}
+DEB_FOLDER = {"tinyusb-source": "usr/src/tinyusb/"}
 
 
 class FetchError(Exception):
@@ -45,7 +62,8 @@ def read_lock():
         if not line or line.startswith("#"):
             continue
         name, version, orig, sha256, url, tag = line.split()
-        sources.append(dict(name=name, version=version, orig=orig, sha256=sha256, url=url, tag=tag))
+        sources.append(dict(name=name, version=version, orig=orig, sha256=sha256, url=url, tag=tag,
+                            in_debian=version != "-"))
     return sources
 
 
@@ -86,12 +104,14 @@ def mirror_uri():
 
 
 def apt_env():
-    """A private apt configuration under build/apt with trixie deb-src from the machine's mirror."""
+    """A private apt configuration under build/apt with trixie from the machine's mirror: deb-src
+    for source packages, deb for the binary packages that ship sources (tinyusb-source)."""
     etc = APT / "etc"
     for d in (etc / "sources.list.d", etc / "preferences.d", etc / "apt.conf.d",
               APT / "state" / "lists" / "partial", APT / "cache" / "archives" / "partial"):
         d.mkdir(parents=True, exist_ok=True)
-    sources = "deb-src [signed-by=%s] %s %s main\n" % (KEYRING, mirror_uri(), SUITE)
+    sources = "".join("%s [signed-by=%s] %s %s main\n" % (kind, KEYRING, mirror_uri(), SUITE)
+                      for kind in ("deb-src", "deb"))
     conf = "".join(
         'Dir::%s "%s";\n' % kv
         for kv in (
@@ -122,16 +142,17 @@ def run(cmd, **kw):
 
 
 def fetch_debian(source):
-    """Return the path of the checked orig tarball, downloading it with apt if not cached."""
+    """Return the path of the checked file (orig tarball or .deb), downloading it with apt if not
+    cached."""
     tarball = CACHE / source["orig"]
     if not tarball.exists():
         if not shutil.which("apt-get"):
             raise FetchError("apt-get is not available; on this machine use: make SOURCES=git")
         CACHE.mkdir(parents=True, exist_ok=True)
         env = apt_env()
+        how = ["download"] if tarball.suffix == ".deb" else ["source", "--download-only", "--tar-only"]
         try:
-            run(["apt-get", "-q", "source", "--download-only",
-                 "%s=%s" % (source["name"], source["version"])], cwd=CACHE, env=env)
+            run(["apt-get", "-q"] + how + ["%s=%s" % (source["name"], source["version"])], cwd=CACHE, env=env)
         except FetchError:
             raise FetchError(
                 "could not fetch Debian source package %s=%s (suite %s). Check that apt reaches "
@@ -150,14 +171,19 @@ def fetch_debian(source):
     return tarball
 
 
-def extract(tarball, dest):
-    """Unpack a tarball into dest, dropping its single top-level directory."""
+def extract(tarball, dest, folder=None):
+    """Unpack a tarball into dest, dropping its single top-level directory; or, with folder,
+    only what is under that folder (a binary package's data, from dpkg-deb --fsys-tarfile)."""
     dest.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    with tarfile.open(tarball) as tar:
+    with tarfile.open(fileobj=tarball) if folder else tarfile.open(tarball) as tar:
         members = []
         for m in tar.getmembers():
-            parts = m.name.split("/", 1)
+            if folder:
+                name = m.name[2:] if m.name.startswith("./") else m.name
+                parts = ["", name[len(folder):]] if name.startswith(folder) else []
+            else:
+                parts = m.name.split("/", 1)
             if len(parts) < 2 or not parts[1]:
                 continue
             m.name = parts[1]
@@ -167,11 +193,22 @@ def extract(tarball, dest):
         tar.extractall(dest, members=members, filter="tar")
 
 
+def extract_debian(path, name, dest):
+    if path.suffix != ".deb":
+        return extract(path, dest)
+    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(path)], check=True, capture_output=True).stdout
+    extract(io.BytesIO(data), dest, folder=DEB_FOLDER[name])
+
+
 def fetch_git(source, dest):
+    """Check out one tag or commit (the lock's pin) with no history and no submodules: every
+    library a build needs has its own line in the lock."""
     if dest.exists() and any(dest.iterdir()):
         shutil.rmtree(dest)
-    run(["git", "clone", "-q", "--depth", "1", "--recurse-submodules", "--shallow-submodules",
-         "--branch", source["tag"], source["url"], str(dest)])
+    dest.mkdir(parents=True, exist_ok=True)
+    run(["git", "init", "-q", str(dest)])
+    run(["git", "-C", str(dest), "fetch", "-q", "--depth", "1", source["url"], source["tag"]])
+    run(["git", "-C", str(dest), "-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD"])
 
 
 def patches():
@@ -195,15 +232,20 @@ def main():
     stamp = wanted_stamp(sources, route)
     if STAMP.exists() and STAMP.read_text().strip() == stamp:
         return
-    tarballs = {s["name"]: fetch_debian(s) for s in sources} if route == "debian" else None
+    if route == "debian":
+        sources = [s for s in sources if s["in_debian"]]
+        tarballs = {s["name"]: fetch_debian(s) for s in sources}
+    for place in set(PLACE.values()):
+        if (SRC / place).exists() and not (SRC / place).is_relative_to(TREE):
+            shutil.rmtree(SRC / place)
     if TREE.exists():
         shutil.rmtree(TREE)
     # MicroPython first: the libraries go inside its tree.
     for s in sorted(sources, key=lambda s: s["name"] != "micropython"):
-        dest = TREE / PLACE[s["name"]]
+        dest = SRC / PLACE[s["name"]]
         if route == "debian":
             print("unpacking %s" % tarballs[s["name"]].name, flush=True)
-            extract(tarballs[s["name"]], dest)
+            extract_debian(tarballs[s["name"]], s["name"], dest)
         else:
             fetch_git(s, dest)
     # Our manifests use no micropython-lib package, but MicroPython's build checks it is present.
