@@ -24,6 +24,13 @@ QEMU_BOARDS := MPS2_AN385 MPS2_AN386
 QEMU_BUILD ?= $(abspath build/qemu/$(QEMU_BOARD))
 # The HTTPS port of `make run`'s demo on 127.0.0.1.
 RUN_PORT ?= 8443
+# Real boards (boards/<BOARD>, firmware/boards.py): `make board BOARD=...` builds one into
+# build/boards/<BOARD>/ (firmware.uf2 / firmware.elf for rp2, firmware.dfu / firmware.hex for STM32).
+BOARD ?= RPI_PICO
+BOARD_BUILD = $(abspath build/boards/$(BOARD))
+PICOTOOL_BUILD := $(abspath build/picotool)
+# Where the pico-sdk finds it (picotoolConfig.cmake) and the tool itself: install/picotool/picotool.
+PICOTOOL_DIR := $(PICOTOOL_BUILD)/install/picotool
 # MicroPython heap of the QEMU image in KB: like a Pico W's, so memory trouble shows up here.
 HEAP_KB ?= 192
 
@@ -36,7 +43,7 @@ define stage-net-security
 endef
 
 .PHONY: help deps system-deps venv sources mpy-cross unix qemu-image qemu-images images run run-unix qemu \
-        test test-host test-device test-qemu test-hw bench clean
+        picotool board boards test test-host test-device test-qemu test-hw bench clean
 
 help:
 	@echo "make run      the HTTPS demo served by the QEMU Cortex-M3 image (lwIP), default credentials"
@@ -45,6 +52,8 @@ help:
 	@echo "make test-host | test-device | test-qemu   one layer alone"
 	@echo "make test-hw DEVICE=/dev/ttyACM0 [DEVICE_IP=...]   the hardware layer on a board"
 	@echo "make unix | qemu-image   build one image;  make qemu   boot the QEMU image on a pty"
+	@echo "make boards   every real board the fetched sources allow (SOURCES=git: all of them)"
+	@echo "make board BOARD=RPI_PICO_W   one real board, into build/boards/RPI_PICO_W/"
 	@echo "make bench    benchmarks (results into build/bench/)"
 
 ## Installing what is needed ---------------------------------------------------------------
@@ -85,6 +94,35 @@ qemu-images: mpy-cross
 
 images: unix qemu-images
 
+# picotool, which the pico-sdk runs at build time (UF2 and binary info), built for this host from
+# its pinned source. No USB support: it is a build tool here.
+picotool: sources
+	@[ -f $(PICOTOOL_BUILD)/Makefile ] || cmake -S build/src/picotool -B $(PICOTOOL_BUILD) \
+	    -DPICO_SDK_PATH=$(MP_ABS)/lib/pico-sdk -DPICOTOOL_NO_LIBUSB=1 -DCMAKE_BUILD_TYPE=Release \
+	    -DPICOTOOL_FLAT_INSTALL=1 -DCMAKE_INSTALL_PREFIX=$(PICOTOOL_BUILD)/install >/dev/null
+	@$(MAKE) -s -C $(PICOTOOL_BUILD) -j$(JOBS) picotool >/dev/null
+	@cmake --install $(PICOTOOL_BUILD) >/dev/null
+
+board: mpy-cross
+	@$(PYTHON) firmware/boards.py check $(BOARD)
+	$(call stage-net-security,$(BOARD_BUILD))
+	@$(MAKE) -s board-$$($(PYTHON) firmware/boards.py port $(BOARD))
+	@echo "$(BOARD) image: $(BOARD_BUILD)/$$(cd $(BOARD_BUILD) && ls firmware.uf2 firmware.dfu 2>/dev/null)"
+
+board-rp2: picotool
+	@[ -f $(BOARD_BUILD)/Makefile ] || MICROPY_MPYCROSS=$(abspath $(MPY_CROSS)) cmake -S $(MP)/ports/rp2 \
+	    -B $(BOARD_BUILD) -DMICROPY_BOARD=$(BOARD) -DMICROPY_BOARD_DIR=$(abspath boards/$(BOARD)) \
+	    -DPICO_BUILD_DOCS=0 -Dpicotool_DIR=$(PICOTOOL_DIR) -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
+	@MICROPY_MPYCROSS=$(abspath $(MPY_CROSS)) NETSEC_NET_SECURITY=$(BOARD_BUILD)/credentials/Net_Security.py \
+	    $(MAKE) -s -C $(BOARD_BUILD) -j$(JOBS)
+
+board-stm32:
+	@NETSEC_NET_SECURITY=$(BOARD_BUILD)/credentials/Net_Security.py $(MAKE) -s -j$(JOBS) -C $(MP)/ports/stm32 \
+	    BOARD_DIR=$(abspath boards/$(BOARD)) BUILD=$(BOARD_BUILD) MICROPY_MPYCROSS=$(abspath $(MPY_CROSS))
+
+boards: mpy-cross
+	@for board in $$($(PYTHON) firmware/boards.py buildable); do $(MAKE) -s board BOARD=$$board || exit; done
+
 ## Running -----------------------------------------------------------------------------------
 run: deps qemu-image
 	@$(VPY) -m netsec_cli.run --port $(RUN_PORT) --image $(QEMU_BUILD)/firmware.elf
@@ -96,7 +134,7 @@ qemu: deps qemu-image
 	@$(VPY) -m netsec_cli.qemu --image $(QEMU_BUILD)/firmware.elf
 
 ## Tests -------------------------------------------------------------------------------------
-test: deps images
+test: deps images boards
 	$(VPY) -m pytest -q tests
 
 test-host: venv
@@ -117,4 +155,4 @@ bench: deps images
 	$(VPY) bench/run.py
 
 clean:
-	rm -rf build/unix build/qemu build/mpy-cross build/bench
+	rm -rf build/unix build/qemu build/mpy-cross build/bench build/boards build/picotool

@@ -17,6 +17,9 @@ declare -A NEED=(
   [dfu-util]=dfu-util
   [st-flash]=stlink-tools
   [openocd]=openocd
+  # rp2 boards: the pico-sdk is built with CMake, and its host tools (pioasm, picotool) with g++.
+  [cmake]=cmake
+  [g++]=g++
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -24,6 +27,8 @@ for cmd in "${!NEED[@]}"; do
 done
 # The C library for the Cortex-M images has no command to look for.
 [ -e /usr/lib/arm-none-eabi/include/stdlib.h ] || missing+=(libnewlib-arm-none-eabi)
+# Nor have the C++ headers the pico-sdk compiles against (rp2 boards).
+[ -d /usr/include/newlib/c++ ] || missing+=(libstdc++-arm-none-eabi-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

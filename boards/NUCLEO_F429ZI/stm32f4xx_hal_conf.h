@@ -1,0 +1,1 @@
+../../build/src/micropython/ports/stm32/boards/NUCLEO_F429ZI/stm32f4xx_hal_conf.h

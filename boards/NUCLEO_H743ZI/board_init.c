@@ -1,0 +1,1 @@
+../../build/src/micropython/ports/stm32/boards/NUCLEO_H743ZI/board_init.c

@@ -1,0 +1,1 @@
+../../build/src/micropython/ports/stm32/boards/NUCLEO_H743ZI/stm32h7xx_hal_conf.h

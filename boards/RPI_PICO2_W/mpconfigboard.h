@@ -1,0 +1,2 @@
+// netsec on a Raspberry Pi Pico 2 W (RP2350, Cortex-M33, CYW43 Wi-Fi and lwIP): MicroPython's RPI_PICO2_W board header as it is.
+#include "boards/RPI_PICO2_W/mpconfigboard.h"

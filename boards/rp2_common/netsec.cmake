@@ -1,0 +1,30 @@
+# What every netsec rp2 board adds to the MicroPython board it is layered on. A board's
+# mpconfigboard.cmake sets NETSEC_UPSTREAM_BOARD and includes this; its mpconfigboard.h includes
+# the upstream board's header, and its pins.csv is a link to the upstream board's.
+include(${MICROPY_PORT_DIR}/boards/${NETSEC_UPSTREAM_BOARD}/mpconfigboard.cmake)
+
+# Bluetooth off: netsec does not use it, and btstack is not among the pinned sources.
+set(MICROPY_PY_BLUETOOTH OFF)
+set(MICROPY_BLUETOOTH_BTSTACK OFF)
+set(MICROPY_PY_BLUETOOTH_CYW43 OFF)
+
+# netsec and Net_Security frozen in; the netsec mbedTLS profile.
+set(MICROPY_FROZEN_MANIFEST ${CMAKE_CURRENT_LIST_DIR}/manifest.py)
+set(MBEDTLS_CONFIG_FILE ${CMAKE_CURRENT_LIST_DIR}/mbedtls_config_board.h)
+
+# The speed-critical mbedTLS files at -O2, as on every netsec image. speed.mk names them once.
+set(NETSEC_SPEED_MK ${CMAKE_CURRENT_LIST_DIR}/../../firmware/mbedtls/speed.mk)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${NETSEC_SPEED_MK})
+file(READ ${NETSEC_SPEED_MK} NETSEC_SPEED_TEXT)
+string(REGEX MATCHALL "[a-z0-9_]+\\.o" NETSEC_SPEED_OBJ "${NETSEC_SPEED_TEXT}")
+foreach(obj ${NETSEC_SPEED_OBJ})
+    string(REGEX REPLACE "\\.o$" ".c" src ${obj})
+    set_source_files_properties(${MICROPY_DIR}/lib/mbedtls/library/${src} PROPERTIES COMPILE_OPTIONS -O2)
+endforeach()
+
+# The pico-sdk adds one C++ file (operator new and delete on malloc), so CMake would link with
+# g++, which wants Arm's libstdc++ (a 300 MB Debian package) although nothing uses it: link with
+# the C driver, and name the maths library g++ would have added. Deferred: the port's
+# CMakeLists.txt makes the target after including this file.
+cmake_language(DEFER CALL set_target_properties ${MICROPY_TARGET} PROPERTIES LINKER_LANGUAGE C)
+cmake_language(DEFER CALL target_link_libraries ${MICROPY_TARGET} m)
