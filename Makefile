@@ -151,7 +151,7 @@ test-qemu: deps qemu-images
 test-hw: deps $(if $(DEVICE),,qemu-image)
 	DEVICE="$(DEVICE)" DEVICE_IP="$(DEVICE_IP)" $(VPY) -m pytest -q tests/hw
 
-bench: deps images
+bench: deps images boards
 	$(VPY) bench/run.py
 
 clean:

@@ -39,18 +39,16 @@ _CONST_STR = re.compile(r"^static const mp_obj_str_t (const_obj_\w+) = \{\{&mp_t
                         re.M)
 
 
-def frozen_modules(build_dir):
+def frozen_modules(source_c, obj):
     """{module: bytes} of frozen bytecode, constants (their characters included) and tables per
-    frozen module, from frozen_content.c and the symbol sizes in frozen_content.o, plus
-    '(shared)' for what no one module owns (mostly the frozen qstr pool: names and strings
+    frozen module, from a build's frozen_content.c and the symbol sizes in its object file obj,
+    plus '(shared)' for what no one module owns (mostly the frozen qstr pool: names and strings
     that every module shares)."""
-    build_dir = Path(build_dir)
-    source = (build_dir / "frozen_content.c").read_text()
+    source = Path(source_c).read_text()
     modules = [line.split()[-1] for line in source.splitlines()
                if line.startswith("// frozen module ")]
     # Longest first, so that a module whose name starts with another's is not miscounted.
     modules.sort(key=len, reverse=True)
-    obj = build_dir / "frozen_content.o"
     sizes = {module: 0 for module in modules}
     attributed = 0
 
@@ -77,7 +75,7 @@ def frozen_modules(build_dir):
 def measure(image, heap_kb):
     build_dir = Path(image).parent
     without = build_without_netsec(ROOT / "build" / "bench" / "qemu-without-netsec", heap_kb)
-    modules = frozen_modules(build_dir)
+    modules = frozen_modules(build_dir / "frozen_content.c", build_dir / "frozen_content.o")
     netsec = {m: n for m, n in modules.items() if m.startswith("netsec_")}
     return {
         "frozen_netsec_bytes": sum(netsec.values()),

@@ -2,7 +2,8 @@
 
 Rows 1-3 count guest instructions in the QEMU Cortex-M3 image (repeatable to the instruction;
 measured on two boots to show it), row 4 times the unix image's HTTPS servers against each
-other on loopback (ratios from one run, servers taking turns), row 5 is sizes from the build.
+other on loopback (ratios from one run, servers taking turns), rows 5 and 6 are sizes from the
+builds (row 6: the real boards `make boards` built).
 """
 import datetime
 import json
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import boards
 import cortex_m
 import footprint
 import https
@@ -140,6 +142,13 @@ def _rows_footprint(r):
     ]
 
 
+def _rows_boards(r):
+    return [("6", "Real board image: flash / RAM (MicroPython heap of it)", board,
+             "%s / %s (%s)" % (_kb(b["flash_image_bytes"]), _kb(b["ram_bytes"]), _kb(b["micropython_heap_bytes"])),
+             "frozen netsec %s, Net_Security %s" % (_kb(b["frozen_netsec_bytes"]), _kb(b["frozen_net_security_bytes"])),
+             "") for board, b in r.items()]
+
+
 def table(rows):
     header = ("#", "Measurement", "Image", "Figure", "Peer / detail", "Ratio")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -163,10 +172,12 @@ def main():
     results["footprint"] = footprint.measure(QEMU_IMAGE, results["cortex_m"]["build"]["HEAP_KB"])
     print("bench: row 4, HTTPS servers on the unix image ...", flush=True)
     results["https"] = https.measure(UNIX_IMAGE, OUT_DIR)
+    results["boards"] = boards.measure()
     results["seconds"] = round(time.monotonic() - started)
 
     https_rows, https_notes = _rows_https(results["https"])
     rows = _rows_cortex_m(results["cortex_m"]) + https_rows + _rows_footprint(results["footprint"])
+    rows += _rows_boards(results["boards"])
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     build = results["cortex_m"]["build"]
     print()

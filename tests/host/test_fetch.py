@@ -2,6 +2,7 @@
 that names the package, the expected hash and what to do. (The real fetch runs in every build.)"""
 import hashlib
 import importlib.util
+import re
 import subprocess
 
 import pytest
@@ -22,11 +23,55 @@ def mbedtls(fetch):
     return next(s for s in fetch.read_lock() if s["name"] == "mbedtls")
 
 
-def test_the_lock_pins_every_source_with_a_sha256(fetch):
+def test_the_lock_pins_every_source_with_a_sha256_or_a_commit(fetch):
     sources = {s["name"]: s for s in fetch.read_lock()}
-    assert set(sources) == {"micropython", "mbedtls", "lwip"}
+    assert set(sources) == set(fetch.PLACE)
     for s in sources.values():
-        assert len(s["sha256"]) == 64 and int(s["sha256"], 16) >= 0
+        if s["in_debian"]:
+            assert len(s["sha256"]) == 64 and int(s["sha256"], 16) >= 0
+        else:
+            # Only on the git route: a full commit hash, which no one can move (a tag can be).
+            assert s["sha256"] == s["orig"] == "-" and re.fullmatch(r"[0-9a-f]{40}", s["tag"]), s["name"]
+
+
+def git(*args, cwd):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def test_the_git_route_checks_out_the_pinned_commit_without_submodules(fetch, tmp_path):
+    upstream = tmp_path / "upstream"
+    upstream.mkdir()
+    git("init", "-q", cwd=upstream)
+    (upstream / "driver.h").write_text("pinned\n")
+    git("add", ".", cwd=upstream)
+    git("commit", "-qm", "pinned", cwd=upstream)
+    pinned = subprocess.run(["git", "rev-parse", "HEAD"], cwd=upstream, capture_output=True, text=True).stdout.strip()
+    (upstream / "driver.h").write_text("later\n")
+    git("commit", "-qam", "later", cwd=upstream)
+    # Servers such as GitHub give out any commit by its hash; a local repository must be told to.
+    git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=upstream)
+    dest = tmp_path / "tree" / "lib" / "driver"
+    dest.mkdir(parents=True)
+    (dest / "stale.c").write_text("from an earlier layout")
+    fetch.fetch_git(dict(url="file://%s" % upstream, tag=pinned), dest)
+    assert (dest / "driver.h").read_text() == "pinned\n" and not (dest / "stale.c").exists()
+
+
+def test_a_binary_package_gives_only_the_sources_it_installs(fetch, tmp_path):
+    package = tmp_path / "pkg"
+    (package / "DEBIAN").mkdir(parents=True)
+    (package / "DEBIAN" / "control").write_text(
+        "Package: tinyusb-source\nVersion: 1\nArchitecture: all\nMaintainer: t <t@t>\nDescription: t\n")
+    (package / "usr" / "src" / "tinyusb" / "src").mkdir(parents=True)
+    (package / "usr" / "src" / "tinyusb" / "src" / "tusb.h").write_text("tusb\n")
+    (package / "usr" / "share" / "doc").mkdir(parents=True)
+    (package / "usr" / "share" / "doc" / "copyright").write_text("c\n")
+    deb = tmp_path / "tinyusb-source_1_all.deb"
+    subprocess.run(["dpkg-deb", "-b", str(package), str(deb)], check=True, capture_output=True)
+    dest = tmp_path / "lib" / "tinyusb"
+    fetch.extract_debian(deb, "tinyusb-source", dest)
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == ["src", "src/tusb.h"]
 
 
 def test_a_tarball_that_does_not_match_its_pin_stops_the_build(fetch):

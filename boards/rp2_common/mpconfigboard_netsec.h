@@ -1,0 +1,7 @@
+// What every netsec rp2 board adds to the upstream board's header (included after it).
+// The tls module on mbedTLS on every board, also one without a network (RPI_PICO, RPI_PICO2),
+// where netsec.selftest's in-memory handshake and the credential checks still run.
+#undef MICROPY_PY_SSL
+#define MICROPY_PY_SSL (1)
+#define MICROPY_PY_HASHLIB_MD5 (1)
+#define MICROPY_PY_HASHLIB_SHA1 (1)
