@@ -152,6 +152,7 @@ test-hw: deps $(if $(DEVICE),,qemu-image)
 	DEVICE="$(DEVICE)" DEVICE_IP="$(DEVICE_IP)" $(VPY) -m pytest -q tests/hw
 
 bench: deps images boards
+	@$(MAKE) -s qemu-image QEMU_BOARD=MPS2_AN385_ARMV6M
 	$(VPY) bench/run.py
 
 clean:

@@ -4,6 +4,7 @@ turns clock ticks into instructions, and runs everything twice (two boots) to sh
 counts repeat exactly."""
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 import identities
@@ -63,7 +64,8 @@ def _mean(values):
     return sum(values) // len(values)
 
 
-def _identity_rows(guest, identity, per_tick):
+def _handshakes(guest, identity, per_tick):
+    """Install `identity` as the server's and count HANDSHAKE_PAIRS pairs of handshakes."""
     write_files(guest, {"/netsec-credentials/SERVER_CERT.der": identity.cert_der,
                         "/netsec-credentials/SERVER_KEY.der": identity.key_der,
                         CA_FILE: identity.ca_der})
@@ -72,8 +74,6 @@ def _identity_rows(guest, identity, per_tick):
         (suite, protocol), (first, second) = _call(guest, "handshakes(%r)" % CA_FILE)
         cold.append(first)
         warm.append(second)
-    held, total_held, free_left, stopped_by = _call(
-        guest, "sessions_until_full(%r, %d)" % (CA_FILE, SESSION_LIMIT))
     return {
         "suite": suite, "protocol": protocol,
         "handshake_instructions": {
@@ -84,15 +84,21 @@ def _identity_rows(guest, identity, per_tick):
             "each_cold": [(s * per_tick, c * per_tick) for s, c in cold],
             "each_warm": [(s * per_tick, c * per_tick) for s, c in warm],
         },
-        "heap": {
+    }
+
+
+def _identity_rows(guest, identity, per_tick):
+    rows = _handshakes(guest, identity, per_tick)
+    held, total_held, free_left, stopped_by = _call(
+        guest, "sessions_until_full(%r, %d)" % (CA_FILE, SESSION_LIMIT))
+    return dict(rows, heap={
             "handshake_peak_both_ends": _call(guest, "handshake_heap_peak(%r)" % CA_FILE),
             "idle_server_session": _call(guest, "idle_session(%r)" % CA_FILE),
             "sessions_held": held,
             "sessions_heap": total_held,
             "free_after_sessions": free_left,
             "next_session_failed_with": stopped_by,
-        },
-    }
+        })
 
 
 def _throughput(guest, per_tick):
@@ -106,12 +112,15 @@ def _throughput(guest, per_tick):
     return results
 
 
+def _install_guest_tls(guest):
+    write_files(guest, {"/bench/guest_tls.py": (Path(__file__).parent / "guest_tls.py").read_bytes()})
+
+
 def measure_once(image, ec, rsa):
     """One boot of the image: every row-1-3 figure for both server identities."""
     per_tick = instructions_per_tick()
     with qemu.Guest(image, icount=True) as guest:
-        write_files(guest, {"/bench/guest_tls.py":
-                            (Path(__file__).parent / "guest_tls.py").read_bytes()})
+        _install_guest_tls(guest)
         rows = {ec.name: _identity_rows(guest, ec, per_tick)}
         rows["throughput"] = _throughput(guest, per_tick)  # with the EC identity, still in place
         rows[rsa.name] = _identity_rows(guest, rsa, per_tick)
@@ -130,3 +139,22 @@ def measure(image):
     first["build"] = build_options(image)
     first["instructions_per_tick"] = instructions_per_tick()
     return first
+
+
+def cpu_arch(image):
+    """The architecture an ELF's code was compiled for (its Tag_CPU_arch attribute, e.g. v6S-M)."""
+    out = subprocess.run(["arm-none-eabi-readelf", "-A", str(image)], stdout=subprocess.PIPE, text=True,
+                         check=True).stdout
+    return re.search(r"Tag_CPU_arch: (\S+)", out).group(1)
+
+
+def measure_handshakes(image):
+    """Row 7: only the handshake counts (row 1's), on one boot, for both server identities; with
+    the architecture the image's code is compiled for."""
+    per_tick = instructions_per_tick()
+    with qemu.Guest(image, icount=True) as guest:
+        _install_guest_tls(guest)
+        rows = {identity.name: _handshakes(guest, identity, per_tick)
+                for identity in (identities.ec_p256(), identities.rsa_2048())}
+    rows["cpu_arch"] = cpu_arch(image)
+    return rows

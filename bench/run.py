@@ -3,7 +3,8 @@
 Rows 1-3 count guest instructions in the QEMU Cortex-M3 image (repeatable to the instruction;
 measured on two boots to show it), row 4 times the unix image's HTTPS servers against each
 other on loopback (ratios from one run, servers taking turns), rows 5 and 6 are sizes from the
-builds (row 6: the real boards `make boards` built).
+builds (row 6: the real boards `make boards` built), row 7 counts handshake instructions again
+in the same image compiled for Armv6-M (the RP2040's instruction set) on the same machine.
 """
 import datetime
 import json
@@ -20,6 +21,8 @@ import https
 
 ROOT = Path(__file__).resolve().parents[1]
 QEMU_IMAGE = ROOT / "build" / "qemu" / "MPS2_AN385" / "firmware.elf"
+# The same image compiled for Armv6-M (the RP2040's Cortex-M0+), run on the same M3 machine.
+ARMV6M_IMAGE = ROOT / "build" / "qemu" / "MPS2_AN385_ARMV6M" / "firmware.elf"
 UNIX_IMAGE = ROOT / "build" / "unix" / "micropython"
 OUT_DIR = ROOT / "build" / "bench"
 CLOCKS_MHZ = ((133, "RP2040"), (216, "STM32F7"))
@@ -142,6 +145,19 @@ def _rows_footprint(r):
     ]
 
 
+def _rows_armv6m(r, m3):
+    rows = []
+    for name in ("EC P-256", "RSA-2048"):
+        v6, v7 = r[name]["handshake_instructions"], m3[name]["handshake_instructions"]
+        rows.append(("7", "Full TLS handshake, %s server identity: server side, code compiled for "
+                     "Armv6-M (%s, the RP2040's Cortex-M0+) vs for the Cortex-M3" % (name, r["cpu_arch"]),
+                     "QEMU Armv6-M", _minstr(v6["server"]),
+                     "M3 code %s; client side %s vs %s" % (_minstr(v7["server"]), _minstr(v6["client"]),
+                                                          _minstr(v7["client"])),
+                     "%.2fx / %.2fx" % (v6["server"] / v7["server"], v6["client"] / v7["client"])))
+    return rows
+
+
 def _rows_boards(r):
     return [("6", "Real board image: flash / RAM (MicroPython heap of it)", board,
              "%s / %s (%s)" % (_kb(b["flash_image_bytes"]), _kb(b["ram_bytes"]), _kb(b["micropython_heap_bytes"])),
@@ -159,9 +175,9 @@ def table(rows):
 # --- running ---------------------------------------------------------------------------------
 
 def main():
-    for image in (QEMU_IMAGE, UNIX_IMAGE):
+    for image in (QEMU_IMAGE, ARMV6M_IMAGE, UNIX_IMAGE):
         if not image.is_file():
-            raise SystemExit("bench: %s not found: build the images with `make images`" % image)
+            raise SystemExit("bench: %s not found: build the images with `make bench`" % image)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -172,12 +188,14 @@ def main():
     results["footprint"] = footprint.measure(QEMU_IMAGE, results["cortex_m"]["build"]["HEAP_KB"])
     print("bench: row 4, HTTPS servers on the unix image ...", flush=True)
     results["https"] = https.measure(UNIX_IMAGE, OUT_DIR)
+    print("bench: row 7, the Armv6-M image's handshakes ...", flush=True)
+    results["armv6m"] = cortex_m.measure_handshakes(ARMV6M_IMAGE)
     results["boards"] = boards.measure()
     results["seconds"] = round(time.monotonic() - started)
 
     https_rows, https_notes = _rows_https(results["https"])
     rows = _rows_cortex_m(results["cortex_m"]) + https_rows + _rows_footprint(results["footprint"])
-    rows += _rows_boards(results["boards"])
+    rows += _rows_armv6m(results["armv6m"], results["cortex_m"]) + _rows_boards(results["boards"])
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     build = results["cortex_m"]["build"]
     print()

@@ -1,4 +1,4 @@
-# What every netsec mps2 image shares (QEMU_MPS2_AN385, QEMU_MPS2_AN386): MicroPython's qemu
+# What every netsec mps2 image shares (QEMU_MPS2_AN385, _AN386, _AN385_ARMV6M): MicroPython's qemu
 # port with tls on mbedTLS, lwIP sockets and network.LAN on the LAN9118 Ethernet controller,
 # time, select/poll on the UART, a littlefs RAM disk, a real-time clock, and netsec frozen in.
 # A board's mpconfigboard.mk sets its CPU (QEMU_MACHINE, MPS2_CPU, MPS2_ARCH) and includes this.
@@ -11,7 +11,9 @@ QEMU_ARCH = arm
 CFLAGS += -mthumb -mcpu=$(MPS2_CPU) -mfloat-abi=soft
 CFLAGS += -DQEMU_SOC_MPS2
 CFLAGS += -DMICROPY_HW_MCU_NAME='"$(MPS2_MCU_NAME)"'
-SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
+# The garbage collector's register scan: Armv6-M has only the 16-bit Thumb instructions.
+SRC_BOARD_O = shared/runtime/gchelper_native.o \
+	shared/runtime/gchelper_$(if $(filter armv6m,$(MPS2_ARCH)),thumb1,thumb2).o
 MPY_CROSS_FLAGS += -march=$(MPS2_ARCH)
 
 # The stock mps2.ld lets libgcc's .ARM.exidx overlap .data; this one keeps it inside .text.

@@ -1,6 +1,7 @@
 # What every netsec rp2 board adds to the MicroPython board it is layered on. A board's
 # mpconfigboard.cmake sets NETSEC_UPSTREAM_BOARD and includes this; its mpconfigboard.h includes
 # the upstream board's header, and its pins.csv is a link to the upstream board's.
+set(NETSEC_RP2_COMMON ${CMAKE_CURRENT_LIST_DIR})
 include(${MICROPY_PORT_DIR}/boards/${NETSEC_UPSTREAM_BOARD}/mpconfigboard.cmake)
 
 # Bluetooth off: netsec does not use it, and btstack is not among the pinned sources.
@@ -9,11 +10,11 @@ set(MICROPY_BLUETOOTH_BTSTACK OFF)
 set(MICROPY_PY_BLUETOOTH_CYW43 OFF)
 
 # netsec and Net_Security frozen in; the netsec mbedTLS profile.
-set(MICROPY_FROZEN_MANIFEST ${CMAKE_CURRENT_LIST_DIR}/manifest.py)
-set(MBEDTLS_CONFIG_FILE ${CMAKE_CURRENT_LIST_DIR}/mbedtls_config_board.h)
+set(MICROPY_FROZEN_MANIFEST ${NETSEC_RP2_COMMON}/manifest.py)
+set(MBEDTLS_CONFIG_FILE ${NETSEC_RP2_COMMON}/mbedtls_config_board.h)
 
 # The speed-critical mbedTLS files at -O2, as on every netsec image. speed.mk names them once.
-set(NETSEC_SPEED_MK ${CMAKE_CURRENT_LIST_DIR}/../../firmware/mbedtls/speed.mk)
+set(NETSEC_SPEED_MK ${NETSEC_RP2_COMMON}/../../firmware/mbedtls/speed.mk)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${NETSEC_SPEED_MK})
 file(READ ${NETSEC_SPEED_MK} NETSEC_SPEED_TEXT)
 string(REGEX MATCHALL "[a-z0-9_]+\\.o" NETSEC_SPEED_OBJ "${NETSEC_SPEED_TEXT}")
@@ -28,3 +29,8 @@ endforeach()
 # CMakeLists.txt makes the target after including this file.
 cmake_language(DEFER CALL set_target_properties ${MICROPY_TARGET} PROPERTIES LINKER_LANGUAGE C)
 cmake_language(DEFER CALL target_link_libraries ${MICROPY_TARGET} m)
+
+# The port regenerates its qstrs only when a source file changes, not a board header: a module
+# switched on in mpconfigboard.h would then miss its names. Make the board headers count too.
+cmake_language(DEFER CALL add_custom_command OUTPUT ${CMAKE_BINARY_DIR}/genhdr/qstr.i.last APPEND
+    DEPENDS ${MICROPY_BOARD_DIR}/mpconfigboard.h ${NETSEC_RP2_COMMON}/mpconfigboard_netsec.h)

@@ -85,9 +85,10 @@ class GuestNetwork:
 
 
 def machine_for(image):
-    """The QEMU machine an image is built for, from its build directory (build/qemu/MPS2_AN386/)."""
+    """The QEMU machine an image is built for, from its build directory (build/qemu/MPS2_AN386/;
+    build/qemu/MPS2_AN385_ARMV6M/ is Armv6-M code on the mps2-an385)."""
     board = Path(image).parent.name
-    return board.lower().replace("_", "-") if board.startswith("MPS2_") else MACHINE
+    return "-".join(board.lower().split("_")[:2]) if board.startswith("MPS2_") else MACHINE
 
 
 def qemu_command(image, icount=False, network=None):
