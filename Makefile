@@ -43,13 +43,13 @@ define stage-net-security
 endef
 
 .PHONY: help deps system-deps venv sources mpy-cross unix qemu-image qemu-images images run run-unix qemu \
-        picotool board boards test test-host test-device test-qemu test-hw bench clean
+        picotool board boards test test-host test-device test-qemu test-hw test-boards bench clean
 
 help:
 	@echo "make run      the HTTPS demo served by the QEMU Cortex-M3 image (lwIP), default credentials"
 	@echo "make run-unix the same demo served by the host (unix) image"
 	@echo "make test     install what is needed, build the images and run every test layer"
-	@echo "make test-host | test-device | test-qemu   one layer alone"
+	@echo "make test-host | test-device | test-qemu | test-boards   one layer alone"
 	@echo "make test-hw DEVICE=/dev/ttyACM0 [DEVICE_IP=...]   the hardware layer on a board"
 	@echo "make unix | qemu-image   build one image;  make qemu   boot the QEMU image on a pty"
 	@echo "make boards   every real board the fetched sources allow (SOURCES=git: all of them)"
@@ -150,6 +150,9 @@ test-qemu: deps qemu-images
 # DEVICE_IP (the board's address) adds the network tests.
 test-hw: deps $(if $(DEVICE),,qemu-image)
 	DEVICE="$(DEVICE)" DEVICE_IP="$(DEVICE_IP)" $(VPY) -m pytest -q tests/hw
+
+test-boards: deps boards
+	$(VPY) -m pytest -q tests/boards
 
 bench: deps images boards
 	@$(MAKE) -s qemu-image QEMU_BOARD=MPS2_AN385_ARMV6M

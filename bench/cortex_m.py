@@ -141,20 +141,21 @@ def measure(image):
     return first
 
 
-def cpu_arch(image):
-    """The architecture an ELF's code was compiled for (its Tag_CPU_arch attribute, e.g. v6S-M)."""
+def thumb_isa(image):
+    """The Thumb instruction set an ELF's code uses (its Tag_THUMB_ISA_use attribute): Thumb-1
+    for Armv6-M code, Thumb-2 for the Cortex-M3's."""
     out = subprocess.run(["arm-none-eabi-readelf", "-A", str(image)], stdout=subprocess.PIPE, text=True,
                          check=True).stdout
-    return re.search(r"Tag_CPU_arch: (\S+)", out).group(1)
+    return re.search(r"Tag_THUMB_ISA_use: (\S+)", out).group(1)
 
 
 def measure_handshakes(image):
     """Row 7: only the handshake counts (row 1's), on one boot, for both server identities; with
-    the architecture the image's code is compiled for."""
+    the Thumb instruction set the image's code uses."""
     per_tick = instructions_per_tick()
     with qemu.Guest(image, icount=True) as guest:
         _install_guest_tls(guest)
         rows = {identity.name: _handshakes(guest, identity, per_tick)
                 for identity in (identities.ec_p256(), identities.rsa_2048())}
-    rows["cpu_arch"] = cpu_arch(image)
+    rows["thumb_isa"] = thumb_isa(image)
     return rows

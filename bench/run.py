@@ -150,7 +150,7 @@ def _rows_armv6m(r, m3):
     for name in ("EC P-256", "RSA-2048"):
         v6, v7 = r[name]["handshake_instructions"], m3[name]["handshake_instructions"]
         rows.append(("7", "Full TLS handshake, %s server identity: server side, code compiled for "
-                     "Armv6-M (%s, the RP2040's Cortex-M0+) vs for the Cortex-M3" % (name, r["cpu_arch"]),
+                     "Armv6-M (%s only, as the RP2040's Cortex-M0+) vs for the Cortex-M3" % (name, r["thumb_isa"]),
                      "QEMU Armv6-M", _minstr(v6["server"]),
                      "M3 code %s; client side %s vs %s" % (_minstr(v7["server"]), _minstr(v6["client"]),
                                                           _minstr(v7["client"])),
