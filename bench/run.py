@@ -195,7 +195,7 @@ def main():
 
     https_rows, https_notes = _rows_https(results["https"])
     rows = _rows_cortex_m(results["cortex_m"]) + https_rows + _rows_footprint(results["footprint"])
-    rows += _rows_armv6m(results["armv6m"], results["cortex_m"]) + _rows_boards(results["boards"])
+    rows += _rows_boards(results["boards"]) + _rows_armv6m(results["armv6m"], results["cortex_m"])
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     build = results["cortex_m"]["build"]
     print()

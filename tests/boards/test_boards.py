@@ -5,10 +5,10 @@ import importlib.util
 import json
 import re
 import shlex
-import struct
 import subprocess
 
 import pytest
+from netsec_cli import firmware, flash
 
 from harness import ROOT
 
@@ -19,8 +19,6 @@ _spec.loader.exec_module(boards)
 IN_DEBIAN = {s["name"]: s["in_debian"] for s in boards.fetch.read_lock()}
 # What the Debian route (this machine, CI) can build: every extra source is in Debian.
 HERE = [b for b, (_, needs) in boards.BOARDS.items() if all(IN_DEBIAN[s] for s in needs)]
-# UF2 family IDs (the UF2 format's registry): what a board's boot ROM accepts.
-UF2_FAMILY = {"RPI_PICO": 0xE48BFF56, "RPI_PICO2": 0xE48BFF59}
 
 
 def build_dir(board):
@@ -59,15 +57,11 @@ def test_a_board_that_builds_here_is_built_with_netsec_frozen_in(board):
 
 
 @pytest.mark.parametrize("board", HERE)
-def test_the_uf2_is_for_the_boards_chip(board):
-    data = (build_dir(board) / "firmware.uf2").read_bytes()
-    families = set()
-    for block in range(len(data) // 512):
-        magic0, magic1, flags = struct.unpack_from("<III", data, block * 512)
-        assert (magic0, magic1) == (0x0A324655, 0x9E5D5157)
-        if flags & 0x2000:
-            families.add(struct.unpack_from("<I", data, block * 512 + 28)[0])
-    assert UF2_FAMILY[board] in families
+def test_netsec_flash_takes_the_image_for_the_board_it_is(board):
+    # What netsec flash reads from the image (UF2 families, the banner) names this board and chip.
+    image = firmware.read(build_dir(board) / "firmware.uf2")
+    assert image.machine == flash.BOARDS[board].machine
+    assert flash.BOARDS[board].chip in image.chips and not image.test_only
 
 
 def compile_command(board, source_suffix):

@@ -31,11 +31,11 @@ connected one, a UF2 for another chip than the drive's, an image in a format
 the chosen tool does not take."""
 EPILOG = """\
 examples:
-  netsec flash build/rp2/RPI_PICO_W/firmware.uf2
-  netsec flash build/rp2/RPI_PICO_W/firmware.uf2 --device /dev/ttyACM0
+  netsec flash build/boards/RPI_PICO_W/firmware.uf2
+  netsec flash build/boards/RPI_PICO_W/firmware.uf2 --device /dev/ttyACM0
   netsec flash firmware.dfu --board NUCLEO_F429ZI
   netsec flash firmware.bin --board ESP32_GENERIC --device /dev/ttyUSB0
-  netsec flash build/rp2/RPI_PICO2/firmware.uf2 --dry-run"""
+  netsec flash build/boards/RPI_PICO2/firmware.uf2 --dry-run"""
 
 
 @dataclass(frozen=True)
