@@ -92,13 +92,13 @@ def _identity_rows(guest, identity, per_tick):
     held, total_held, free_left, stopped_by = _call(
         guest, "sessions_until_full(%r, %d)" % (CA_FILE, SESSION_LIMIT))
     return dict(rows, heap={
-            "handshake_peak_both_ends": _call(guest, "handshake_heap_peak(%r)" % CA_FILE),
-            "idle_server_session": _call(guest, "idle_session(%r)" % CA_FILE),
-            "sessions_held": held,
-            "sessions_heap": total_held,
-            "free_after_sessions": free_left,
-            "next_session_failed_with": stopped_by,
-        })
+        "handshake_peak_both_ends": _call(guest, "handshake_heap_peak(%r)" % CA_FILE),
+        "idle_server_session": _call(guest, "idle_session(%r)" % CA_FILE),
+        "sessions_held": held,
+        "sessions_heap": total_held,
+        "free_after_sessions": free_left,
+        "next_session_failed_with": stopped_by,
+    })
 
 
 def _throughput(guest, per_tick):

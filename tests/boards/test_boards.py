@@ -41,7 +41,8 @@ def test_the_readme_says_which_boards_build_here_and_why_the_others_cannot():
             assert table[board].startswith("yes"), board
         else:
             lacking = [s for s in needs if not IN_DEBIAN[s]]
-            assert table[board].startswith("no") and all(s in table[board] for s in lacking), (board, table[board])
+            assert table[board].startswith("no"), board
+            assert all(s in table[board] for s in lacking), (board, table[board])
     assert {"RPI_PICO", "RPI_PICO2"} <= set(HERE)
 
 
@@ -81,8 +82,8 @@ def with_source(argv, source, *extra, output="/dev/null"):
 @pytest.mark.parametrize("board", HERE)
 def test_the_board_uses_the_netsec_mbedtls_profile(board):
     directory, argv = compile_command(board, "lib/mbedtls/library/ssl_tls.c")
-    macros = subprocess.run(with_source(argv, argv[argv.index("-c") + 1], "-E", "-dM", output="-"), cwd=directory,
-                            capture_output=True, text=True, check=True).stdout
+    preprocess = with_source(argv, argv[argv.index("-c") + 1], "-E", "-dM", output="-")
+    macros = subprocess.run(preprocess, cwd=directory, capture_output=True, text=True, check=True).stdout
     assert "#define NETSEC_MBEDTLS_PROFILE_H" in macros
     assert "#define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE" in macros
     assert "MBEDTLS_KEY_EXCHANGE_RSA_ENABLED" not in macros
@@ -102,7 +103,8 @@ def test_the_qemu_test_only_entropy_refuses_to_compile_for_the_board(board):
     source = ROOT / "boards" / "QEMU_MPS2_AN385" / "test_only_insecure_entropy.c"
     result = subprocess.run(with_source(argv, source), cwd=directory, capture_output=True, text=True)
     assert result.returncode != 0
-    assert "for the QEMU mps2 board only; a real board must use its hardware random number generator" in result.stderr
+    assert ("for the QEMU mps2 board only; a real board must use its hardware random number generator"
+            in result.stderr)
 
 
 @pytest.mark.parametrize("board", sorted(set(boards.BOARDS) - set(HERE)))
