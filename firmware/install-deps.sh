@@ -10,6 +10,7 @@ declare -A NEED=(
   [openssl]=openssl
   [chromium]=chromium
   [certutil]=libnss3-tools
+  [ip]=iproute2
   [patch]=patch
   [make]=make
   [gcc]=gcc

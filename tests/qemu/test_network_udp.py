@@ -32,7 +32,7 @@ NTP_TO_UNIX = 2208988800
 @pytest.fixture
 def netns():
     """A network namespace with only a loopback, and a resolv.conf naming its 127.0.0.1."""
-    ip = require_tool("ip", "install Debian's iproute2")
+    ip = require_tool("ip", "run `make deps` (it installs Debian's iproute2)")
     name = "netsec-lwip-%d" % os.getpid()
     subprocess.run([ip, "netns", "add", name], check=True)
     etc = Path("/etc/netns") / name
