@@ -17,9 +17,10 @@ except ImportError:  # MicroPython builds without MICROPY_PY_HASHLIB_MD5: CRAM-M
 
 # RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF.
 MAX_LINE = 998
-# Replies longer than this are not SMTP; stop before they fill the heap.
+# Replies longer than this are not SMTP; stop before they fill the heap (a few KB, not the
+# 200 KB that 100 lines of 2048 would hold: the board's whole heap is ~192 KB).
 MAX_REPLY_LINE = 2048
-MAX_REPLY_LINES = 100
+MAX_REPLY_BYTES = 8192  # one whole reply, all its lines; the longest EHLO replies are ~1 KB
 
 DATA = b"DATA\r\n"
 STARTTLS = b"STARTTLS\r\n"
@@ -152,6 +153,7 @@ class ReplyParser:
         self._buffer = b""
         self._code = None
         self._lines = []
+        self._size = 0  # bytes of the reply being read
 
     def feed(self, data):
         """Add received bytes; return the list of replies they completed (often empty)."""
@@ -187,14 +189,17 @@ class ReplyParser:
         if self._code is not None and code != self._code:
             raise SMTPError("server changed reply code mid-reply (%d then %d)" % (self._code, code))
         self._code = code
+        self._size += len(line) + 2
+        if self._size > MAX_REPLY_BYTES:
+            raise SMTPError("server reply longer than %d bytes: not an SMTP server?"
+                            % MAX_REPLY_BYTES)
         self._lines.append(_printable(line[4:]))
-        if len(self._lines) > MAX_REPLY_LINES:
-            raise SMTPError("server reply has more than %d lines" % MAX_REPLY_LINES)
         if separator == b"-":
             return None
         reply = Reply(code, self._lines)
         self._code = None
         self._lines = []
+        self._size = 0
         return reply
 
     def pending(self):

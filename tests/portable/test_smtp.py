@@ -83,7 +83,22 @@ def test_overlong_reply_line_is_refused():
 
 
 def test_too_many_reply_lines_are_refused():
-    raises(smtp.SMTPError, smtp.ReplyParser().feed, b"250-x\r\n" * 200)
+    raises(smtp.SMTPError, smtp.ReplyParser().feed, b"250-x\r\n" * 2000)
+
+
+def test_a_reply_is_bounded_in_bytes_not_only_per_line():
+    # 100 lines of 2000 bytes, each line within its own limit: 200 KB held for one reply would
+    # take the board's whole heap, from the HTTPS server too.
+    parser = smtp.ReplyParser()
+    line = b"250-" + b"x" * 2000 + b"\r\n"
+    err = raises(smtp.SMTPError, lambda: [parser.feed(line) for _ in range(100)])
+    assert "longer than %d bytes" % smtp.MAX_REPLY_BYTES in str(err), err
+    # The bound is per reply: many ordinary replies in a row are fine.
+    parser = smtp.ReplyParser()
+    replies = []
+    for _ in range(20):
+        replies += parser.feed(b"250-" + b"y" * 1000 + b"\r\n250 ok\r\n")
+    assert len(replies) == 20
 
 
 def test_capabilities():
