@@ -134,7 +134,7 @@ def _split_address(entry, what):
         start = entry.rfind("<")
         name = entry[:start].strip()
         if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
-            name = name[1:-1]
+            name = _unquoted(name[1:-1])  # given as a quoted-string: its escapes are undone
         return name, smtp.check_address(entry[start + 1:-1], what)
     return "", smtp.check_address(entry, what)
 

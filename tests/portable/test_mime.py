@@ -134,6 +134,9 @@ def test_display_names_are_quoted_or_encoded():
     to = _header(_raw(message), "To")
     assert to.startswith('"Doe, John" <j@example.com>, =?utf-8?B?'), to
     assert '"Say \\"hi\\"" <h@example.com>' in to
+    # A name given as a quoted-string is that string's content, escapes undone (RFC 5322 3.2.4).
+    quoted = _header(_raw(_message(to='"Say \\"hi\\" \\\\o/" <h@example.com>')), "To")
+    assert quoted == '"Say \\"hi\\" \\\\o/" <h@example.com>', quoted
     encoded = to.split(">, ")[1]
     assert _decode_words(encoded[:encoded.find(" <")]) == "Zoë"
 
