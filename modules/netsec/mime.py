@@ -228,6 +228,13 @@ def _parse_content_type(content_type):
             or not _is_token(media.replace("/", ""))):
         raise ValueError("content type %r is not of the form type/subtype; name=value %s"
                          % (content_type, example))
+    # RFC 2045 6.4, RFC 2046 5.2: a multipart or message entity may not be base64-encoded, and
+    # attachments always are (message/global may, RFC 6532 3.5).
+    if media.startswith("multipart/") or (media.startswith("message/")
+                                          and media != "message/global"):
+        raise ValueError("content type %r cannot be an attachment's: multipart and message types "
+                         "may not be base64-encoded (RFC 2045 6.4); use application/octet-stream"
+                         % content_type)
     params = []
     for piece in pieces[1:]:
         key, eq, value = piece.strip().partition("=")

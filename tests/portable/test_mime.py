@@ -317,6 +317,13 @@ def test_attachment_content_types():
         assert "type/subtype" in str(err) or "name=value" in str(err), bad
     err = raises(ValueError, message.attach, "y", b"", "text/plain; name=z")
     assert "leave out name=" in str(err)
+    # Attachments are base64, which a multipart or message entity may not be (RFC 2045 6.4):
+    # a receiver would look for parts, or headers, inside the base64.
+    for composite in ("multipart/mixed", 'Multipart/Alternative; boundary="=_x"',
+                      "message/rfc822", "message/partial; id=1"):
+        err = raises(ValueError, message.attach, "y", b"", composite)
+        assert "may not be base64-encoded" in str(err), composite
+    message.attach("mail.eml", b"Subject: x\r\n\r\nhi", "message/global")
 
 
 def test_empty_attachment():
