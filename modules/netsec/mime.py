@@ -247,6 +247,13 @@ def _parse_content_type(content_type):
         if not eq or not _is_token(key) or value is None or not _is_ascii(value):
             raise ValueError("content type %r: parameter %r is not name=value in ASCII %s"
                              % (content_type, piece.strip(), example))
+        # One meaning per parameter: an RFC 2231 form (name*=, name*0=) or a repeat would let
+        # the content type override the attachment's name or charset at the receiver.
+        if "*" in key:
+            raise ValueError("content type %r: parameter %r: give it as plain name=value in "
+                             "ASCII, netsec does the RFC 2231 encoding" % (content_type, key))
+        if key in [k for k, _ in params]:
+            raise ValueError("content type %r: parameter %s= is given twice" % (content_type, key))
         if key in ("name", "filename"):
             raise ValueError("content type %r: leave out %s=, the attachment's name sets it"
                              % (content_type, key))

@@ -317,6 +317,15 @@ def test_attachment_content_types():
         assert "type/subtype" in str(err) or "name=value" in str(err), bad
     err = raises(ValueError, message.attach, "y", b"", "text/plain; name=z")
     assert "leave out name=" in str(err)
+    # RFC 2231 forms and repeats would override the attachment's own name or charset at the
+    # receiver (a Content-Type name*= wins over name=, RFC 2231 4.1).
+    for ambiguous, said in (("text/plain; name*=utf-8''invoice.pdf.exe", "plain name=value"),
+                            ("text/plain; NAME*0=evil.exe", "plain name=value"),
+                            ("application/pdf; filename*=utf-8''x.exe", "plain name=value"),
+                            ("text/plain; charset*=utf-8''iso-8859-1", "plain name=value"),
+                            ("text/plain; charset=utf-8; CHARSET=iso-8859-1", "given twice")):
+        err = raises(ValueError, message.attach, "y", b"", ambiguous)
+        assert said in str(err), (ambiguous, err)
     # Attachments are base64, which a multipart or message entity may not be (RFC 2045 6.4):
     # a receiver would look for parts, or headers, inside the base64.
     for composite in ("multipart/mixed", 'Multipart/Alternative; boundary="=_x"',
