@@ -30,9 +30,9 @@ QUIT = b"QUIT\r\n"
 # RFC 5321 4.5.3.2: how long a client waits, in seconds, at each step. The relay may be slow on
 # purpose (greeting delays, content scanning before it answers the final dot); giving up early
 # after the dot is how a message gets delivered twice. "command" covers the commands the RFC
-# gives no figure for (EHLO, STARTTLS, AUTH, RSET); "quit" is netsec's own bound on a goodbye.
+# gives no figure for (EHLO, STARTTLS, AUTH, RSET); "QUIT" is netsec's own bound on a goodbye.
 TIMEOUTS = {"greeting": 300, "MAIL": 300, "RCPT": 300, "DATA": 120, "block": 180, "dot": 600,
-            "command": 300, "quit": 10}
+            "command": 300, "QUIT": 10}
 
 DELIVERED = "delivered"
 RETRY = "retry"

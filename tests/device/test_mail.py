@@ -589,6 +589,16 @@ def test_a_slow_reply_to_the_final_dot_is_waited_for(unix_image, flash, scripted
     assert "no answer within 1.5 s while waiting for the reply to MAIL" in timeout["error"]
 
 
+def test_a_silent_goodbye_is_waited_for_briefly(unix_image, flash, scripted):
+    # QUIT's wait is smtp.TIMEOUTS["QUIT"] (10 s, scaled here to 0.2 s), not the 5 min of an
+    # ordinary command (6 s here): a relay that never says 221 does not hold a delivered message.
+    mute = scripted({"QUIT": [(4, b"221 bye\r\n")]})
+    out = send(unix_image, flash, plain(mute, timeout_scale=0.02))
+    assert out["results"] == {"ops@example.com": [250, "2.0.0 queued"]}, out
+    assert out["seconds"] < 2, out
+    assert mute.commands()[-1] == "QUIT"
+
+
 def test_ehlo_sends_the_local_address_literal(unix_image, flash, scripted):
     # RFC 5321 4.1.3/4.1.4: without a fully-qualified name, greet with the address literal.
     v4 = scripted({})
