@@ -53,7 +53,9 @@ class MailError(Exception):
         super().__init__(text)
         self.kind = kind
         self.code = code
-        self.outcome = smtp.outcome(kind, code, command)
+        # A failure is never a delivery: a 2yz reply where another belongs (250 to DATA) is the
+        # relay breaking SMTP, and counts by its kind.
+        self.outcome = smtp.outcome(kind, code if code is None or code >= 300 else None, command)
 
     @property
     def permanent(self):

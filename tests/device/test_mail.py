@@ -557,6 +557,7 @@ OUTCOME_CASES = [
     ({"dot": b"552 5.3.4 Message too big for system\r\n"}, "too_big", "failed"),
     ({"dot": b"354 again?\r\n"}, "protocol", "retry"),  # 3yz where a final reply belongs
     ({"MAIL": b"hello there\r\n"}, "protocol", "retry"),  # not SMTP
+    ({"MAIL": b"250 OK\r\n250 OK\r\n"}, "protocol", "retry"),  # 250 to DATA: out of step
     ({"MAIL": None}, "connection", "retry"),  # closed before the message: the relay has none
     ({"dot": None}, "delivery_unknown", "retry"),  # closed after the dot: it may have it
 ]
