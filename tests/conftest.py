@@ -3,6 +3,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check correctness, not speed (speed lives in bench/): no per-example deadline,
+# which a loaded 2-core CI machine would turn into false failures.
+settings.register_profile("netsec")
+settings.load_profile("netsec")
 
 _ROOT = Path(__file__).resolve().parent.parent
 # Test modules import helpers from these folders; the sans-IO cores (netsec.http, netsec.smtp,
