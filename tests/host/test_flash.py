@@ -79,6 +79,13 @@ def test_image_for_another_board_than_named_is_refused(tmp_path):
         path=write(tmp_path, "nameless.uf2", uf2(code(b""), RP2040)), board_name="RPI_PICO2")
 
 
+def test_frozen_text_before_the_banner_is_not_taken_for_it(tmp_path):
+    # An STM32 image keeps frozen strings before the banner, netsec's own warning among them.
+    frozen = b"anyone can impersonate this device; make your own with `netsec keygen` and `netsec convert`\x00"
+    image = write(tmp_path, "firmware.dfu", dfuse(code(frozen + NUCLEO_F429)))
+    assert firmware.read(image).machine == "NUCLEO-F429ZI with STM32F429"
+
+
 def test_uf2_family_contradicting_its_banner_is_refused(tmp_path):
     image = write(tmp_path, "firmware.uf2", uf2(code(PICO2_W), RP2040))
     assert "the image names 'Raspberry Pi Pico 2 W with RP2350' but is for rp2040" in refusal(

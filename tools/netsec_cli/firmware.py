@@ -47,7 +47,9 @@ ELF_MACHINES = {40: "arm", 94: "xtensa", 243: "riscv"}
 ESP_CHIPS = {0: "esp32", 2: "esp32s2", 5: "esp32c3", 9: "esp32s3", 12: "esp32c2", 13: "esp32c6",
              16: "esp32h2"}
 
-_MACHINE = re.compile(rb"; ([\x20-\x7e]{1,80}?) with ([\x20-\x7e]{1,40}?)\x00")
+# Names of boards and MCUs use these characters; frozen text such as netsec's own warnings
+# ("...this device; make your own with `netsec keygen` ...") does not pass for a banner.
+_MACHINE = re.compile(rb"; ([A-Za-z0-9 ._+()/,-]{1,80}?) with ([A-Za-z0-9 ._+()/,-]{1,40}?)\x00")
 
 
 @dataclass
