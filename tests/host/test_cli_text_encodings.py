@@ -117,3 +117,14 @@ def test_a_module_saved_with_a_byte_order_mark_is_inspected(tmp_path, capsys, id
     status, text, err = run_netsec(capsys, "inspect", out)
     assert status == 0, err
     assert "CN=device.local" in text
+
+
+def test_a_der_certificate_whose_name_reads_begin_is_read_as_der(tmp_path, capsys):
+    """DER is told from PEM by its structure, not by looking for "BEGIN" anywhere in the bytes:
+    a name such as "BEGIN Consulting" is a DER certificate's content, not PEM armour."""
+    ca = cf.ca("BEGIN Consulting Root CA")
+    path = tmp_path / "ca.der"
+    path.write_bytes(cf.der(ca[0]))
+    status, text, err = run_netsec(capsys, "inspect", path)
+    assert status == 0, err
+    assert "CN=BEGIN Consulting Root CA" in text, text

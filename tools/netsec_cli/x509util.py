@@ -113,10 +113,25 @@ def read_items(path, passphrases):
     if not data.strip():
         raise CliError(path, "the file is empty", "give the PEM or DER file itself")
     encoding, body = text_encoding(data)
+    if _der_size(data) == len(data):
+        # A DER file is one SEQUENCE; checked first, since a name inside it may read "BEGIN C".
+        return [_read_der(path, data, passphrases)]
     if encoding or _BEGIN_ANY.search(data.decode("latin-1")):
         # Undecodable bytes become U+FFFD: refused inside a PEM block, harmless outside one.
         return _read_pem(path, body.decode(encoding or "utf-8", "replace"), passphrases)
     return [_read_der(path, data, passphrases)]
+
+
+def _der_size(data):
+    """The size a DER SEQUENCE at the start of data says it has (X.690 8.1.3), else None."""
+    if len(data) < 2 or data[0] != 0x30:
+        return None
+    if data[1] < 0x80:
+        return 2 + data[1]
+    octets = data[1] & 0x7F
+    if not 1 <= octets <= 4 or len(data) < 2 + octets:
+        return None
+    return 2 + octets + int.from_bytes(data[2:2 + octets], "big")
 
 
 # Byte-order marks editors write before text (Notepad: UTF-8; PowerShell 5 `>`: UTF-16 LE).
