@@ -119,6 +119,17 @@ def test_a_module_saved_with_a_byte_order_mark_is_inspected(tmp_path, capsys, id
     assert "CN=device.local" in text
 
 
+def test_a_bundle_of_notepad_files_joined_together_is_read(tmp_path, capsys, identity):
+    """`type a.pem b.pem > bundle.pem` (or cat) keeps each file's byte-order mark: one starts a
+    line in the middle of the bundle, where it is no more content than the first one."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(b"".join(SAVED_AS["Notepad UTF-8 (BOM, CRLF)"](identity[name].decode())
+                                for name in ("cert", "ca")))
+    status, text, err = run_netsec(capsys, "inspect", bundle)
+    assert status == 0, err
+    assert "CN=device.local" in text and "CN=Encoding CA" in text, text
+
+
 def test_a_der_certificate_whose_name_reads_begin_is_read_as_der(tmp_path, capsys):
     """DER is told from PEM by its structure, not by looking for "BEGIN" anywhere in the bytes:
     a name such as "BEGIN Consulting" is a DER certificate's content, not PEM armour."""

@@ -172,8 +172,9 @@ def decode_text(path, data):
 def _read_pem(path, text, passphrases):
     items, block, number = [], None, 0
     for lineno, line in enumerate(text.splitlines(), 1):
-        # Stray indentation (a PEM pasted from a YAML file, a mail or a web page) is not content.
-        line = line.strip()
+        # Stray indentation (a PEM pasted from a YAML file, a mail or a web page) is not content,
+        # nor a byte-order mark starting a line (Notepad files joined by `type a b > bundle`).
+        line = line.lstrip("\ufeff").strip()
         bad = next((c for c in line if ord(c) > 126 or (ord(c) < 32 and c != "\t")), None)
         if bad is not None and (block or _BEGIN_ANY.search(line)):
             raise CliError("%s line %d" % (path, lineno),
