@@ -139,3 +139,16 @@ def test_a_der_certificate_whose_name_reads_begin_is_read_as_der(tmp_path, capsy
     status, text, err = run_netsec(capsys, "inspect", path)
     assert status == 0, err
     assert "CN=BEGIN Consulting Root CA" in text, text
+
+
+@pytest.mark.parametrize("lost", [lambda t: t.replace("\n", "\\n"),    # out of JSON, unescaped
+                                  lambda t: t.replace("\n", "")],       # line breaks stripped
+                         ids=["escaped", "stripped"])
+def test_a_pem_without_its_line_breaks_is_refused_saying_so(tmp_path, capsys, identity, lost):
+    path = tmp_path / "cert.pem"
+    path.write_text(lost(identity["cert"].decode()))
+    status, _, err = run_netsec(capsys, "inspect", path)
+    assert status == 2
+    assert err.count("\n") == 1, err
+    assert "%s: has a -----BEGIN line that is not on a line of its own" % path in err, err
+    assert "write the PEM with real line breaks" in err

@@ -203,6 +203,11 @@ def _read_pem(path, text, passphrases):
                 block = None
     if block:
         raise _truncated(path, number, block, "the file ends")
+    if not number and "-----BEGIN " in text:
+        # The armour is there but never on a line of its own: line breaks lost or escaped.
+        raise CliError(path, "has a -----BEGIN line that is not on a line of its own (its line "
+                       "breaks were lost, or written as \\n as in JSON or a string literal)",
+                       "write the PEM with real line breaks (jq -r, or printf '%b')")
     if not items:
         raise CliError(path, "no certificate, private key or CRL in the PEM file",
                        "give the file that holds them")
