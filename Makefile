@@ -134,6 +134,11 @@ qemu: deps qemu-image
 	@$(VPY) -m netsec_cli.qemu --image $(QEMU_BUILD)/firmware.elf
 
 ## Tests -------------------------------------------------------------------------------------
+# The tests and benchmarks are written for the public test credentials: their images freeze those
+# in (and so do the test fixtures' builds), and a NET_SECURITY choice stays remembered for the next
+# plain build. Exported, so that the recursive builds (qemu-images, boards) take it too.
+test test-device test-qemu test-hw test-boards bench: override export NET_SECURITY = tests
+
 test: deps images boards
 	$(VPY) -m pytest -q tests
 

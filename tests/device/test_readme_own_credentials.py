@@ -51,7 +51,11 @@ class Project:
         self.isolation = ["UNIX_BUILD=%s" % (BUILD / "unix"), "QEMU_BUILD=%s" % (BUILD / "qemu"),
                           "CREDENTIALS_CHOICE=%s" % (scratch / "credentials-choice"),
                           "RUN_PORT=%d" % self.port]
-        self.env = dict(os.environ, PATH="%s:%s" % (BIN, os.environ["PATH"]))
+        # A fresh shell: nothing inherited from a `make test ...` this test may run under (its
+        # MAKEFLAGS would carry that command line's NET_SECURITY into every make here).
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "NET_SECURITY")}
+        self.env["PATH"] = "%s:%s" % (BIN, os.environ["PATH"])
 
     def shell(self, command):
         """The README command as bash runs it in the project directory."""

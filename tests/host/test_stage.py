@@ -89,3 +89,20 @@ def test_where_the_readme_and_help_write_keys_is_git_ignored(path):
     git = require_tool("git")
     ignored = subprocess.run([git, "-C", str(ROOT), "check-ignore", "-q", path])
     assert ignored.returncode == 0, "%s is not git-ignored" % path
+
+
+def test_the_tests_builds_take_the_test_credentials_and_keep_the_choice(tmp_path, capsys,
+                                                                         own_module):
+    """`make test` after choosing your own credentials: its builds (and the test fixtures')
+    freeze in the test credentials, and the next plain build takes yours again."""
+    module, fingerprint = own_module
+    staged = tmp_path / "unix" / "credentials" / "Net_Security.py"
+    assert build(capsys, tmp_path, str(module))[0] == 0
+    status, out, err = build(capsys, tmp_path, "tests")
+    assert status == 0, err
+    assert ("(PUBLIC TEST credentials) (for the tests; the next plain build takes %s again)"
+            % module) in out, out
+    assert staged.read_bytes() == stage.DEFAULT.read_bytes()
+    status, out, _ = build(capsys, tmp_path)
+    assert "SERVER_CERT CN=sensor-7.local sha256 %s (remembered in" % fingerprint in out, out
+    assert staged.read_bytes() == module.read_bytes()

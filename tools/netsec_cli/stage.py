@@ -1,12 +1,13 @@
 """Stage the Net_Security.py an image freezes in; the Makefile runs it before every image build.
 
-    python -m netsec_cli.stage BUILD_DIR --choice FILE [--net-security FILE|default]
+    python -m netsec_cli.stage BUILD_DIR --choice FILE [--net-security FILE|default|tests]
 
 Which module: --net-security FILE, remembered in the --choice file so that a later plain `make`
-(`make run`, `make test`) keeps it instead of going back to the test credentials; `default`
+(`make run`, `make qemu`) keeps it instead of going back to the test credentials; `default`
 forgets the choice and takes the public test credentials (modules/Net_Security.py), as does a
-build with nothing chosen. It prints which credentials it froze in (subject and fingerprint)
-and where the choice came from.
+build with nothing chosen; `tests` takes them for the tests' builds (`make test`, `make bench`,
+the test fixtures) and leaves the choice remembered. It prints which credentials it froze in
+(subject and fingerprint) and where the choice came from.
 
 The copy goes to BUILD_DIR/credentials/Net_Security.py, mode 0600 (it holds the decrypted
 key), rewritten only when its content differs: MicroPython recompiles a frozen module only when
@@ -30,6 +31,10 @@ def chosen(value, choice):
     if value == "default":
         choice.unlink(missing_ok=True)
         return DEFAULT, "NET_SECURITY=default"
+    if value == "tests":  # what the tests are written for; the user's choice is not theirs to drop
+        kept = ("; the next plain build takes %s again" % Path(choice.read_text().strip())
+                if choice.is_file() else "")
+        return DEFAULT, "for the tests%s" % kept
     if value:
         path = Path(value).expanduser().resolve()
         if not path.is_file():
@@ -87,7 +92,7 @@ def main(argv=None):
     parser.add_argument("build", type=Path, help="the image's build directory")
     parser.add_argument("--choice", type=Path, required=True,
                         help="file that remembers NET_SECURITY between builds")
-    parser.add_argument("--net-security", default="", help="FILE, 'default', or empty")
+    parser.add_argument("--net-security", default="", help="FILE, 'default', 'tests' or empty")
     args = parser.parse_args(argv)
     try:
         path, how = chosen(args.net_security, args.choice)
