@@ -1,6 +1,8 @@
 """A server chain at the most the firmware can send works in a real handshake; one over it in
 credential files on flash is refused on the device, and the credentials in use stay (issue 13,
 case 10; the host side is tests/host/test_cli_chain_size.py)."""
+import ssl
+
 import pytest
 
 import certfactory as pki
@@ -48,3 +50,59 @@ def test_a_chain_over_the_limit_at_start_leaves_the_frozen_credentials_in_use(un
         assert reply == "hello anonymous", "%s\n%s" % (reply, mp.output)
         assert "of 5020 bytes, over the 4096 this firmware can send" in mp.output
         assert "using the frozen Net_Security" in mp.output
+
+
+# The firmware's own TLS server, without netsec.tls's size check: serves SERVER_CHAIN.der files
+# (leaf first, then its intermediates) with key.der on 127.0.0.1:PORT, one connection at a time.
+RAW_SERVER = """
+import sys, socket, tls
+port, count = int(sys.argv[1]), int(sys.argv[2])
+chain = tuple(open("cert%d.der" % i, "rb").read() for i in range(count))
+ctx = tls.SSLContext(tls.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(chain, open("key.der", "rb").read())
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+listener.listen(1)
+print("ready", port)
+while True:
+    conn = listener.accept()[0]
+    try:
+        s = ctx.wrap_socket(conn, server_side=True)
+        s.readline()
+        s.write(b"hello anonymous\\n")
+        s.close()
+    except OSError as e:
+        print("handshake failed", e)
+        conn.close()
+"""
+
+
+def tls12_message_size(pki_set):
+    """The TLS 1.2 Certificate message of the chain (RFC 5246 section 7.4.2), which the firmware
+    (TLS 1.2 only) sends: sized_chain's TLS 1.3 size less 1 + 2 a certificate."""
+    ders = [pki.der(c) for c in [pki_set["leaf"][0]] + pki_set["chain"]]
+    return sized_chain.message_size(ders) - 1 - 2 * len(ders)
+
+
+@pytest.mark.parametrize("tls12_size, served", [(sized_chain.OUT_RECORD, True),
+                                                (sized_chain.OUT_RECORD + 1, False)])
+def test_the_limit_checked_is_the_firmware_s_own(unix_image, tmp_path, tls12_size, served):
+    """The firmware's outgoing record is the limit netsec checks (x509util.OUT_RECORD): a TLS 1.2
+    Certificate message of exactly 4096 bytes is sent, one byte more fails the handshake. The
+    check counts TLS 1.3's larger encoding, so it never lets through what either cannot send."""
+    pki_set = sized_chain.chain(tls12_size + 1 + 2 * 3)  # leaf and two intermediates
+    assert tls12_message_size(pki_set) == tls12_size
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    for i, cert in enumerate([pki_set["leaf"][0]] + pki_set["chain"]):
+        (flash / ("cert%d.der" % i)).write_bytes(pki.der(cert))
+    (flash / "key.der").write_bytes(pki.der(pki_set["leaf"][1]))
+    root_pem = pki.write(tmp_path / "root.pem", pki_set["root"][0])
+    with MicroPython(unix_image, RAW_SERVER, flash, [free_port(), 3]) as mp:
+        reply = hello(mp.ready(), root_pem)
+        if served:
+            assert reply == "hello anonymous", "%s\n%s" % (reply, mp.output)
+        else:
+            assert isinstance(reply, (OSError, ssl.SSLError)), reply
+            mp.expect("handshake failed")
