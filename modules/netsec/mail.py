@@ -132,7 +132,7 @@ class Relay:
                 raise ValueError("ehlo_name %r is not fully qualified: give the device's name with "
                                  "its domain (sensor7.example.com) or leave it out to greet with the "
                                  "device's address (RFC 5321 4.1.1.1)" % ehlo_name)
-        self.host = host
+        self.host = tls.server_name(host)  # "[::1]" connects to ::1; a bad name fails here
         self.port = port or DEFAULT_PORTS[security]
         self.security = security
         self.user = user

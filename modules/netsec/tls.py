@@ -370,6 +370,40 @@ def server_context(client_auth="none", ciphers=None):
     return _ServerContext(client_auth, ciphers)
 
 
+def server_name(hostname):
+    """hostname as a TLS client sends and verifies it: an IP address, or an ASCII host name.
+
+    As written in URLs and DNS, "[::1]" is the address ::1 and "host.example." the name
+    host.example (RFC 6066 section 3: HostName has no trailing dot). ValueError, naming the
+    fix, for what is neither: a non-ASCII name (SNI carries A-labels, RFC 5890), an empty label,
+    a scoped IPv6 address, or numbers that are not a whole IPv4 address ("127.1": RFC 1123
+    section 2.1, a host name's last label is not all digits). mbedTLS itself tells an IP
+    address from a name (firmware/patches/0007-*, 0008-*).
+    """
+    if not isinstance(hostname, str) or not hostname:
+        raise ValueError("client_context needs the server's host name, not %r" % (hostname,))
+    name = hostname[:-1] if hostname[-1] == "." and len(hostname) > 1 else hostname
+    if name[0] == "[" and name[-1] == "]":
+        name = name[1:-1]
+    problem = None
+    if any(not ("a" <= c <= "z" or "0" <= c <= "9" or c in "-_.:") for c in name.lower()):
+        bad = [c for c in name if ord(c) > 127]
+        problem = ("its A-label (xn--...) form: SNI and certificates carry no U+%04X"
+                   % ord(bad[0]) if bad
+                   else "no space, %, / or other character a host name or address cannot hold")
+    elif ":" not in name:
+        labels = name.split(".")
+        if "" in labels:
+            problem = "no empty label (two dots in a row, or a leading dot)"
+        elif labels[-1].isdigit() and not (len(labels) == 4 and all(
+                l.isdigit() and int(l) < 256 and (l == "0" or l[0] != "0") for l in labels)):
+            problem = "an IPv4 address in full (four numbers 0-255, no leading zeros: 127.0.0.1)"
+    if problem:
+        raise ValueError("%r is neither a host name nor an IP address: give %s"
+                         % (hostname, problem))
+    return name
+
+
 def client_context(hostname, level="verified", cas=None, ciphers=None, allow_plaintext=False):
     """The ssl= for asyncio.open_connection() to hostname.
 
@@ -383,14 +417,7 @@ def client_context(hostname, level="verified", cas=None, ciphers=None, allow_pla
     """
     if level not in ("verified", "encrypted", "plaintext"):
         raise ValueError("level must be 'verified', 'encrypted' or 'plaintext', not %r" % (level,))
-    if not isinstance(hostname, str) or not hostname:
-        raise ValueError("client_context needs the server's host name, not %r" % (hostname,))
-    # As written in URLs and DNS: "[::1]" is the address ::1, "host.example." the name
-    # host.example (RFC 6066 section 3: HostName has no trailing dot).
-    if hostname[0] == "[" and hostname[-1] == "]":
-        hostname = hostname[1:-1]
-    elif hostname[-1] == "." and len(hostname) > 1:
-        hostname = hostname[:-1]
+    hostname = server_name(hostname)
     if level == "plaintext":
         if not allow_plaintext:
             raise ValueError("level 'plaintext' to %s: this service does not allow plaintext; "

@@ -299,11 +299,18 @@ def serve_once(listener, identity_files, seen):
     ("::1", "[::1]", "::1", [], "VERIFIED"),  # as written in URLs
     ("127.0.0.1", "localhost", "localhost", ["localhost"], "VERIFIED"),  # a name is still sent
     ("127.0.0.1", "localhost.", "localhost", ["localhost"], "VERIFIED"),  # no trailing dot
+    ("::1", "::ffff:127.0.0.1", "::ffff:127.0.0.1", [], "VERIFIED"),  # IPv4-mapped is IPv6
+    # 0008: an address matches an iPAddress entry only, as CPython and curl check it.
+    ("127.0.0.1", "127.0.0.1", "DNS:127.0.0.1", [], "refused hostname"),
+    ("127.0.0.1", "127.0.0.1", "CN=127.0.0.1", [], "refused hostname"),
 ])
 def test_an_ip_address_is_verified_but_not_sent_as_sni(unix_image, tmp_path, address, host,
                                                        certified, sni, outcome):
     ca = pki.ca("SNI CA")
-    cert, key = pki.leaf(ca, hosts=(certified,), cn="no name here")
+    if certified.startswith("CN="):  # no subjectAltName at all
+        cert, key = pki.leaf(ca, hosts=(), cn=certified[3:])
+    else:
+        cert, key = pki.leaf(ca, hosts=(certified,), cn="no name here")
     identity = (pki.write(tmp_path / "s.pem", cert), pki.write(tmp_path / "k.pem", key))
     write_credentials(tmp_path / "flash", EMAIL_SERVER_CAS=(pki.der(ca[0]),))
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -320,8 +327,47 @@ def test_an_ip_address_is_verified_but_not_sent_as_sni(unix_image, tmp_path, add
     if outcome == "VERIFIED":
         assert "VERIFIED peer=CN=no name here" in output and "reply pong" in output, output
     else:
-        assert ("refused hostname server certificate CN=no name here is not valid for the host "
-                "name '127.0.0.1'") in output, output
+        peer = certified[3:] if certified.startswith("CN=") else "no name here"
+        assert ("refused hostname server certificate CN=%s is not valid for the host name "
+                "'127.0.0.1'" % peer) in output, output
+
+
+NAMES = """
+import sys
+from netsec import mail, tls
+for name in sys.argv[1:]:
+    try:
+        print("ok", repr(tls.server_name(name)), repr(mail.Relay(name).host))
+    except ValueError as e:
+        print("refused", e)
+"""
+
+
+@pytest.mark.parametrize("name, said", [
+    ("[::1]", "ok '::1' '::1'"),  # a Relay connects to the address, not to "[::1]"
+    ("[::1].", "ok '::1' '::1'"),
+    ("smtp.example.com.", "ok 'smtp.example.com' 'smtp.example.com'"),
+    ("192.0.2.7", "ok '192.0.2.7' '192.0.2.7'"),
+    # SNI would carry raw UTF-8, which matches no certificate (they hold A-labels)
+    ("b\u00fccher.example", "give its A-label (xn--...) form: SNI and certificates carry "
+                            "no U+00FC"),
+    ("127.1", "give an IPv4 address in full"),  # would be sent as SNI and verified as a name
+    ("1.2.3", "give an IPv4 address in full"),
+    ("127.000.000.001", "give an IPv4 address in full"),
+    ("fe80::1%eth0", "give no space, %"),  # a scoped address: the scope is not in certificates
+    (" smtp.example.com", "give no space, %"),
+    ("smtp..example.com", "give no empty label"),
+])
+def test_what_is_neither_a_host_name_nor_an_address_is_refused_when_given(unix_image, tmp_path,
+                                                                          name, said):
+    status, output = run(unix_image, NAMES, tmp_path / "flash", [name])
+    assert status == 0, output
+    line = output.strip().splitlines()[-1]
+    if said.startswith("ok"):
+        assert line == said, output
+    else:
+        assert line.startswith("refused ") and (
+            " is neither a host name nor an IP address: " + said) in line, output
 
 
 # --- 0050-socket-getsockname.patch ---------------------------------------------------------------

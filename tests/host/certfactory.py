@@ -73,6 +73,9 @@ def leaf(signer, hosts=("localhost",), usage=SERVER_AUTH, cn=None, private_key=N
     if hosts:
         names = []
         for host in hosts:
+            if host.startswith("DNS:"):  # a DNS name however it reads, e.g. an address spelt out
+                names.append(x509.DNSName(host[4:]))
+                continue
             try:
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
