@@ -58,6 +58,8 @@ def _table(chars):
 
 _TCHAR = _table(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _HEXDIGIT = b"0123456789abcdef"
+_REG_NAME = _table(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=")
+_IPV6 = _table(b"0123456789abcdefABCDEF:.")
 
 
 def _is_token(b):
@@ -184,6 +186,59 @@ def normalize_path(path):
     return out
 
 
+def _check_path(path):
+    # A decoded path names files on FAT and littlefs too: a '\\' is a separator on FAT, NUL ends
+    # a C string, "C:" looks like a drive, and FAT drops a name's trailing dots and spaces
+    # ("admin." is "admin") and finds a long name by its short alias ("ADMINI~1"). None of these
+    # can be part of a path this server serves.
+    for seg in path.split("/"):
+        if seg == "." or seg == "..":
+            continue
+        if seg.find("\\") >= 0 or seg.find("\x00") >= 0:
+            raise _fail(400, "request path contains a backslash or NUL")
+        if seg[-1:] == "." or seg[-1:] == " ":
+            raise _fail(400, "path segment %r ends in a dot or space" % seg)
+        if len(seg) == 2 and seg[1] == ":":
+            raise _fail(400, "path segment %r looks like a drive" % seg)
+        tilde = seg.find("~")
+        if 0 <= tilde < len(seg) - 1 and "0" <= seg[tilde + 1] <= "9":
+            raise _fail(400, "path segment %r looks like a FAT short name" % seg)
+
+
+def _is_reg_name(host):
+    # RFC 3986 reg-name without pct-encoded (a browser would decode "%2F" into a '/'):
+    # unreserved / sub-delims, IPv4 addresses included.
+    for c in host:
+        if not _REG_NAME[c]:
+            return False
+    return True
+
+
+def split_authority(value):
+    """(host, port) for a Host value or absolute-form authority: uri-host [":" port] (RFC 9112
+    3.2, RFC 3986 3.2). port is an int, or None when absent or empty. Userinfo, paths, spaces,
+    a non-numeric port, anything else is HTTPError 400 (close)."""
+    b = value.encode()
+    if b[:1] == b"[":  # IP-literal: IPv6 only (IPvFuture is refused: nobody sends it)
+        end = b.find(b"]")
+        literal = b[1:end]
+        if end < 0 or not literal or not all(_IPV6[c] for c in literal):
+            raise _fail(400, "Host %r is not a valid [IPv6] literal" % value)
+        host, rest = value[:end + 1], b[end + 1:]
+    else:
+        colon = b.find(b":")
+        name = b if colon < 0 else b[:colon]
+        if not _is_reg_name(name):
+            raise _fail(400, "Host %r is not host[:port]" % value)
+        host, rest = name.decode(), b[len(name):]
+    if not rest or rest == b":":
+        return host, None
+    if rest[:1] != b":" or len(rest) > 6 or not _is_digits(rest[1:].decode()) \
+            or int(rest[1:]) > 65535:
+        raise _fail(400, "Host %r has an invalid port" % value)
+    return host, int(rest[1:])
+
+
 def parse_query(qs):
     """'a=1&b=x%20y' -> {'a': '1', 'b': 'x y'}; a repeated name keeps its last value."""
     result = {}
@@ -242,6 +297,7 @@ def _split_target(head, target):
         if cut == 0:
             raise _fail(400, "absolute request target has no host")
         head.host = rest[:cut].decode()
+        split_authority(head.host)  # 400 for userinfo or anything else that is not host[:port]
         target = rest[cut:]
         if target[:1] != b"/":
             target = b"/" + target
@@ -251,8 +307,7 @@ def _split_target(head, target):
         head.query_string = target[q + 1:].decode()
         head.query = parse_query(head.query_string)
     path = _text(unquote(raw_path), "request path")
-    if path.find("\x00") >= 0:
-        raise _fail(400, "request path contains NUL")
+    _check_path(path)
     head.path = normalize_path(path)
 
 
@@ -277,7 +332,9 @@ def _parse_request_line(line, headers):
     if method not in METHODS:
         raise _fail(501, "method " + method + " is not implemented")
     for c in target:
-        if c < 0x21 or c > 0x7E or c == 35:  # visible ASCII only; no fragment ('#')
+        # Visible ASCII only; no fragment ('#'); no '\\', which is not a URI character (RFC 3986)
+        # but a path separator on FAT.
+        if c < 0x21 or c > 0x7E or c == 35 or c == 92:
             raise _fail(400, "request target contains a byte that must be percent-encoded")
     head = RequestHead(method, target.decode(), version, headers)
     _split_target(head, target)
@@ -304,6 +361,8 @@ def _finish_head(head):
     hosts = headers.get_all("host")
     if head.version == "HTTP/1.1" and len(hosts) != 1:
         raise _fail(400, "an HTTP/1.1 request needs exactly one Host header")
+    for host in hosts:
+        split_authority(host)
     if head.host is None and hosts:
         head.host = hosts[0]
     te = headers.get_all("transfer-encoding")
@@ -462,7 +521,7 @@ class BodyDecoder:
 
     def __init__(self, length=0, chunked=False, limit=None, max_line=MAX_LINE,
                  max_trailers=MAX_HEADERS):
-        self.limit = limit
+        self.limit = None
         self.received = 0
         self.trailers = Headers()
         self.max_trailers = max_trailers
@@ -472,14 +531,24 @@ class BodyDecoder:
             self._state = _SIZE
             self._left = 0
         else:
-            if limit is not None and length > limit:
-                raise _fail(413, "body of %d bytes exceeds the %d-byte limit" % (length, limit))
             self._state = _LENGTH if length else _DONE
             self._left = length
+        self.set_limit(limit)
+
+    def set_limit(self, limit):
+        """Refuse a body of more than limit bytes (None: any size) with HTTPError 413."""
+        if limit is not None and self._state == _LENGTH and self.received + self._left > limit:
+            raise _fail(413, "body of %d bytes exceeds the %d-byte limit"
+                        % (self.received + self._left, limit))
+        self.limit = limit
 
     @property
     def done(self):
         return self._state == _DONE
+
+    def remaining(self):
+        """Bytes still to come of a Content-Length body (0 once done)."""
+        return self._left if self._state == _LENGTH else 0
 
     def feed(self, data, start=0, end=None):
         if end is None:
@@ -555,14 +624,38 @@ def response_head(status, headers=()):
     lines = ["HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Unknown"))]
     for name, value in headers:
         value = str(value)
-        if not _is_token(name.encode()):
-            raise ValueError("response header name %r is not an HTTP token" % name)
-        if not _is_field_value(value.encode()):
-            raise ValueError("response header %s has a control character (response splitting)"
-                             % name)
+        check_field(name, value)
         lines.append("%s: %s\r\n" % (name, value))
     lines.append("\r\n")
     return "".join(lines).encode()
+
+
+def check_field(name, value):
+    """ValueError unless name is a token and value (a str) has no control character: writing
+    it would let a caller split the response."""
+    if not _is_token(name.encode()):
+        raise ValueError("response header name %r is not an HTTP token" % name)
+    if not _is_field_value(value.encode()):
+        raise ValueError("response header %s has a control character (response splitting)"
+                         % name)
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(t):
+    """IMF-fixdate (RFC 9110 5.6.7) for (year, month, day, hour, minute, second) in UTC."""
+    year, month, day, hour, minute, second = t[:6]
+    # Day of the week from the days since 1970-01-01 (a Thursday), by the civil-from-days rule.
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    days = era * 146097 + (yoe * 365 + yoe // 4 - yoe // 100 + doy) - 719468
+    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (_DAYS[(days + 3) % 7], day,
+                                                    _MONTHS[month - 1], year, hour, minute,
+                                                    second)
 
 
 def frame_response(head, status, length, close=False):
@@ -596,3 +689,112 @@ def chunk_head(size):
 
 
 LAST_CHUNK = b"0\r\n\r\n"
+
+
+# A body the handler left unread is read and discarded when at most this many bytes of it are
+# still to come, so the connection can carry the next request; a longer one closes it.
+DRAIN_MAX = 4096
+
+# What the server is doing on a connection (RFC 9112 section 9; the states of h11's server side).
+IDLE, BODY, DONE, MUST_CLOSE = "IDLE", "BODY", "DONE", "MUST_CLOSE"
+
+
+class ServerConnection:
+    """The server side of one connection: where the next request starts, or that none may.
+
+        conn = ServerConnection()
+        used = conn.receive_head(data, start, end)   # IDLE; conn.head once complete -> BODY
+        decoder = conn.open_body(limit)              # the body, for a handler (413 if too long)
+        framing, chunked = conn.frame(head_method, status, length, close)  # the response head
+        ...send the response...
+        conn.response_done()                         # -> DONE or MUST_CLOSE
+        while conn.state == DONE and not conn.body.done:
+            used = conn.discard(data, start, end)    # an unread body, at most DRAIN_MAX bytes
+        if conn.can_reuse(): conn.next_request()
+
+    A request whose body is not fully received when its response starts gets the response
+    with Connection: close, unless its unread rest is a Content-Length body of at most
+    drain_max bytes that the client is sending (not one held back for 100 Continue).
+    Any HTTPError while receiving means MUST_CLOSE: the byte stream cannot be trusted.
+    """
+
+    def __init__(self, drain_max=DRAIN_MAX):
+        self.drain_max = drain_max
+        self.parser = RequestParser()
+        self.state = IDLE
+        self.head = None
+        self.body = None
+        self.continue_sent = False
+
+    def next_request(self):
+        self.parser.reset()
+        self.state = IDLE
+        self.head = self.body = None
+        self.continue_sent = False
+
+    def receive_head(self, data, start, end):
+        """Feed request-head bytes; returns how many were used (head then in self.head)."""
+        try:
+            used = self.parser.feed(data, start, end)
+        except HTTPError:
+            self.state = MUST_CLOSE
+            raise
+        head = self.parser.head
+        if head is not None:
+            self.head = head
+            self.body = BodyDecoder(head.content_length or 0, head.chunked)
+            self.state = BODY
+        return used
+
+    def open_body(self, limit):
+        """The body's decoder, refusing more than limit bytes (HTTPError 413, close)."""
+        self.body.set_limit(limit)
+        return self.body
+
+    def wants_continue(self):
+        """True once, when the client waits for 100 Continue before sending the body."""
+        if self.head.expect_continue and not self.continue_sent and not self.body.done:
+            self.continue_sent = True
+            return True
+        return False
+
+    def receive_body(self, data, start, end):
+        """BodyDecoder.feed with the state kept: a framing error means MUST_CLOSE."""
+        try:
+            return self.body.feed(data, start, end)
+        except HTTPError:
+            self.state = MUST_CLOSE
+            raise
+
+    def _drainable(self):
+        body, head = self.body, self.head
+        if body is None or body.done:
+            return True
+        return (not head.chunked and body.remaining() <= self.drain_max
+                and not (head.expect_continue and not self.continue_sent))
+
+    def frame(self, method, status, length, close=False):
+        """(framing headers, chunked) for the response to the current request (method None:
+        the head never parsed), and the decision whether the connection stays open."""
+        keep = (self.state == BODY and not close and self._drainable())
+        headers, chunked, keep = frame_response(self.head if keep else None, status, length)
+        if not keep:
+            self.state = MUST_CLOSE
+        return headers, chunked
+
+    def response_done(self):
+        """The response was sent whole: the connection is DONE (reusable once the body is
+        drained) or MUST_CLOSE."""
+        if self.state == BODY:
+            self.state = DONE
+
+    def discard(self, data, start, end):
+        """Read and drop bytes of the unread body; returns how many were used."""
+        return self.receive_body(data, start, end)[2]
+
+    def can_reuse(self):
+        """True when the next request starts exactly at the next unread byte."""
+        return self.state == DONE and self.body.done
+
+    def close(self):
+        self.state = MUST_CLOSE

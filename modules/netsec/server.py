@@ -1,4 +1,4 @@
-"""The asyncio HTTPS server: routing, handlers, static files, Basic auth, session limit.
+"""The asyncio HTTPS server: routes, static files, Basic auth, a session limit.
 
     from netsec.server import Server, Response
     app = Server(port=8443)
@@ -10,501 +10,39 @@
     app.static("/", "/www")      # files from flash, with ETag, 304 and .gz siblings
     app.run()
 
-Protocol work is netsec.http's; TLS contexts come from netsec.tls. Connections are kept alive
-(HTTP/1.1), at most max_sessions are served at once and the rest wait to be accepted; a
-watchdog closes connections whose handshake, request head or I/O takes too long.
+Protocol work is netsec.http's; TLS contexts come from netsec.tls. The parts: routing
+(netsec.routing), static files (netsec.static), Basic auth (netsec.auth), requests and
+responses (netsec.message), one connection's loop (netsec.session), the plain-HTTP redirect
+(netsec.redirect). This module listens, hands out the max_sessions session slots, and runs the
+watchdog that closes connections which are too slow, or idle while a client waits for a slot.
 """
 import asyncio
 import gc
-import json
-import os
-import sys
 import time
 
-from netsec import http, log
-from netsec.http import HTTPError
+from netsec import clock, http, log
+from netsec.auth import BasicAuth, check_password, hash_password  # noqa: F401 (public API)
+from netsec.http import HTTPError  # noqa: F401 (public API)
+from netsec.message import Request, Response, guess_type  # noqa: F401 (public API)
+from netsec.redirect import redirect_one
+from netsec.routing import Router
+from netsec.session import Session, log_fault
 
-BUFFER_SIZE = 1024  # per-connection read buffer, and the chunk size files are streamed in
-_S_IFDIR = 0x4000
-_CONTENT_TYPES = {
-    "html": "text/html; charset=utf-8", "htm": "text/html; charset=utf-8",
-    "css": "text/css", "js": "text/javascript", "json": "application/json",
-    "txt": "text/plain; charset=utf-8", "csv": "text/csv", "xml": "application/xml",
-    "svg": "image/svg+xml", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
-    "gif": "image/gif", "ico": "image/x-icon", "webp": "image/webp", "pdf": "application/pdf",
-    "wasm": "application/wasm", "woff2": "font/woff2", "bin": "application/octet-stream",
-}
+# A connection idle this long (ms) may be closed to give its slot to a waiting client.
+RECLAIM_IDLE_MS = 1000
+DROP_LOG_MS = 10000  # at most one "backlog full" line per this many ms
 
-
-def guess_type(path):
-    """The Content-Type for a file name, by extension (application/octet-stream if unknown)."""
-    dot = path.rfind(".")
-    return _CONTENT_TYPES.get(path[dot + 1:].lower(), "application/octet-stream") \
-        if dot > path.rfind("/") else "application/octet-stream"
+# mbedTLS's errors for a first record that is not TLS (a bad record header or version).
+_NOT_TLS = (-0x7200, -0x7700, -0x7080)
+# Sent to a client that speaks plain HTTP to the TLS port (as nginx answers it), then closed.
+_PLAIN_ON_TLS = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 b"Connection: close\r\nContent-Length: 46\r\n\r\n"
+                 b"400: this port speaks HTTPS: use https:// URLs\n")
 
 
-class Response:
-    """Status, headers and a body: bytes, str, dict/list (JSON), an async or plain iterator of
-    bytes (sent chunked), or a binary file object (streamed). Handlers may also return the
-    body alone; None means 204 No Content."""
-
-    def __init__(self, body=b"", status=200, headers=None, content_type=None):
-        self.status = status
-        self.headers = list(headers or ())
-        self.length = None  # bytes the body will have, when known in advance
-        if isinstance(body, str):
-            body = body.encode()
-            content_type = content_type or "text/plain; charset=utf-8"
-        elif isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            content_type = content_type or "application/json"
-        if isinstance(body, (bytes, bytearray, memoryview)):
-            self.length = len(body)
-        elif not (hasattr(body, "readinto") or hasattr(body, "__aiter__")
-                  or hasattr(body, "__next__") or isinstance(body, tuple)):
-            raise TypeError("a response body must be bytes, str, dict, list, an iterator or a "
-                            "file, not %s" % type(body).__name__)
-        if content_type:
-            self.headers.append(("Content-Type", content_type))
-        self.body = body
-
-    @classmethod
-    def file(cls, path, content_type=None, headers=None, size=None):
-        """Stream a file in small chunks; it is never read into RAM whole. 404 if missing.
-        size: the file's size when the caller has stat'ed it already (saves a second stat)."""
-        try:
-            if size is None:
-                size = os.stat(path)[6]
-            f = open(path, "rb")
-        except OSError:
-            raise HTTPError(404, "no such file")
-        response = cls(f, 200, headers, content_type or guess_type(path))
-        response.length = size
-        return response
-
-    @classmethod
-    def redirect(cls, location, status=302):
-        return cls(b"", status, [("Location", location)])
-
-
-def _error_response(e):
-    return Response("%d %s: %s\n" % (e.status, http.REASONS.get(e.status, ""), e.reason),
-                    e.status, e.headers)
-
-
-class Request:
-    """What a handler gets: method, path, params, query, headers, and the body as a stream.
-
-    path is percent-decoded and normalized; params holds the route's <name> parts; query is a
-    dict ({"a": "1"}); headers.get(name) is case-insensitive. peer is (ip, port). With client
-    certificates (client_auth), peer_cert is the client's certificate (DER) and peer_subject
-    its subject once verified (else None). user is the name Basic auth accepted.
-    """
-
-    def __init__(self, connection, head, params, max_body):
-        self.method = head.method
-        self.path = head.path
-        self.params = params
-        self.query = head.query
-        self.query_string = head.query_string
-        self.headers = head.headers
-        self.version = head.version
-        self.peer = connection.peer
-        self.peer_cert = connection.peer_cert
-        self.peer_subject = connection.peer_subject
-        self.user = None
-        self._connection = connection
-        self._head = head
-        self._body = head.body_decoder(max_body)  # 413 here if Content-Length is over the limit
-        self._continue_sent = False
-
-    async def _payload(self, most):
-        """Next body bytes as (start, stop) in the connection buffer; (0, 0) at the end."""
-        conn = self._connection
-        while not self._body.done:
-            if conn.start == conn.end:
-                if self._head.expect_continue and not self._continue_sent:
-                    self._continue_sent = True  # the client waits for this before sending
-                    await conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
-                conn.arm(conn.server.idle_timeout)
-                if not await conn.fill():
-                    raise HTTPError(400, "client closed the connection inside the body", True)
-            a, b, used = self._body.feed(conn.buf, conn.start, min(conn.end, conn.start + most))
-            conn.start += used
-            if b > a:
-                return a, b
-        return 0, 0
-
-    async def readinto(self, buf):
-        """Fill buf with the next body bytes; returns how many (0 at the end of the body)."""
-        if not len(buf):
-            return 0
-        a, b = await self._payload(len(buf))
-        buf[:b - a] = self._connection.view[a:b]
-        return b - a
-
-    async def read(self, size=-1):
-        """Up to size bytes of the body (b"" at its end); size -1 reads all the rest."""
-        if size == 0:
-            return b""
-        if size > 0:
-            a, b = await self._payload(size)
-            return bytes(self._connection.view[a:b])
-        out = bytearray()
-        while True:
-            a, b = await self._payload(BUFFER_SIZE)
-            if a == b:
-                return bytes(out)
-            out.extend(self._connection.view[a:b])
-
-    async def json(self):
-        """The body parsed as JSON; 400 if it is not."""
-        try:
-            return json.loads(await self.read())
-        except ValueError:
-            raise HTTPError(400, "body is not valid JSON")
-
-    def body_done(self):
-        return self._body.done
-
-
-class BasicAuth:
-    """HTTP Basic authentication against salted PBKDF2-SHA256 hashes (see hash_password).
-
-    users: {"name": "pbkdf2-sha256$iterations$salt-hex$hash-hex"}. Plain passwords are never
-    stored; a wrong user name costs the same hashing as a wrong password, so timing does not
-    tell which names exist.
-    """
-
-    def __init__(self, users, realm="netsec"):
-        iterations = "1000"
-        for name, stored in users.items():
-            parts = stored.split("$")
-            if len(parts) != 4 or parts[0] != "pbkdf2-sha256" or not parts[1].isdigit():
-                raise ValueError("password for user %r must be a hash from hash_password(), "
-                                 "not the password itself" % name)
-            iterations = parts[1]
-        self.users = users
-        self.realm = realm
-        self._decoy = "pbkdf2-sha256$%s$00$00" % iterations  # checked for unknown names
-
-    def check(self, headers, connection):
-        """The user name if the request's credentials are right, else HTTPError 401."""
-        value = headers.get("authorization", "")
-        if value[:6].lower() == "basic ":
-            cached = connection.authorized
-            if cached and cached[0] == value and cached[1] is self:
-                return cached[2]  # this connection proved the same credentials already
-            name, password = _basic_credentials(value[6:])
-            stored = self.users.get(name)
-            if check_password(stored or self._decoy, password) and stored:
-                connection.authorized = (value, self, name)
-                return name
-        raise HTTPError(401, "authentication required", False,
-                        [("WWW-Authenticate", 'Basic realm="%s", charset="UTF-8"' % self.realm)])
-
-
-def _basic_credentials(encoded):
-    import binascii
-    try:
-        decoded = binascii.a2b_base64(encoded.strip().encode()).decode()
-    except ValueError:
-        return "", ""
-    colon = decoded.find(":")
-    return (decoded[:colon], decoded[colon + 1:]) if colon >= 0 else ("", "")
-
-
-def _pbkdf2_sha256(password, salt, iterations):
-    # PBKDF2-HMAC-SHA256 with one 32-byte block (RFC 8018), from hashlib alone: MicroPython
-    # has no hmac module. Same result as CPython's hashlib.pbkdf2_hmac("sha256", ...).
-    import hashlib
-    key = password
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key + bytes(64 - len(key))
-    inner = bytes(b ^ 0x36 for b in key)
-    outer = bytes(b ^ 0x5C for b in key)
-
-    def hmac(message):
-        return hashlib.sha256(outer + hashlib.sha256(inner + message).digest()).digest()
-
-    u = hmac(salt + b"\x00\x00\x00\x01")
-    result = int.from_bytes(u, "big")  # one big-int XOR per round beats 32 byte XORs
-    for _ in range(iterations - 1):
-        u = hmac(u)
-        result ^= int.from_bytes(u, "big")
-    return result.to_bytes(32, "big")
-
-
-def hash_password(password, iterations=1000, salt=None):
-    """The string to store for a password: 'pbkdf2-sha256$iterations$salt$hash' (hex)."""
-    import binascii
-    salt = salt or os.urandom(16)
-    digest = _pbkdf2_sha256(password.encode(), salt, iterations)
-    return "pbkdf2-sha256$%d$%s$%s" % (iterations, binascii.hexlify(salt).decode(),
-                                       binascii.hexlify(digest).decode())
-
-
-def check_password(stored, password):
-    """True if password matches a hash_password() string; constant time in the comparison."""
-    import binascii
-    _, iterations, salt, digest = stored.split("$")
-    want = binascii.unhexlify(digest)
-    got = _pbkdf2_sha256(password.encode(), binascii.unhexlify(salt), int(iterations))
-    return _same(got, want)
-
-
-def _same(a, b):
-    # Constant-time: every byte is looked at whatever the first difference is.
-    diff = len(a) ^ len(b)
-    for x, y in zip(a, b):
-        diff |= x ^ y
-    return diff == 0
-
-
-class _Route:
-    def __init__(self, methods, pattern, handler, auth, max_body):
-        if not pattern.startswith("/"):
-            raise ValueError("route %r must start with '/'" % pattern)
-        self.methods = (methods,) if isinstance(methods, str) else tuple(methods)
-        self.parts = pattern[1:].split("/")
-        for i, part in enumerate(self.parts):
-            if part.startswith("<path:") and i != len(self.parts) - 1:
-                raise ValueError("<path:...> must be the last part of route %r" % pattern)
-        self.handler = handler
-        self.auth = auth
-        self.max_body = max_body
-
-    def match(self, got):
-        """params dict if the path's segments (path[1:].split("/")) fit the pattern, else None."""
-        params = {}
-        for i, part in enumerate(self.parts):
-            if part.startswith("<path:"):
-                params[part[6:-1]] = "/".join(got[i:])
-                return params
-            if i >= len(got):
-                return None
-            if part.startswith("<") and part.endswith(">"):
-                if not got[i]:
-                    return None
-                params[part[1:-1]] = got[i]
-            elif part != got[i]:
-                return None
-        return params if len(got) == len(self.parts) else None
-
-    def allows(self, method):
-        return method in self.methods or (method == "HEAD" and "GET" in self.methods)
-
-
-class _Static:
-    """GET handler for files under a directory; the normalized request path cannot leave it."""
-
-    def __init__(self, directory, cache_control):
-        self.directory = directory.rstrip("/")
-        self.cache_control = cache_control
-
-    async def __call__(self, request):
-        path = self.directory + "/" + request.params["path"]
-        stat = _stat(path)
-        if stat and stat[0] & _S_IFDIR:
-            path = path.rstrip("/") + "/index.html"
-            stat = _stat(path)
-        ctype = guess_type(path)
-        gz = _stat(path + ".gz")
-        headers = [("Cache-Control", self.cache_control)]
-        if gz:
-            headers.append(("Vary", "Accept-Encoding"))
-            if "gzip" in _accepted_codings(request.headers):
-                headers.append(("Content-Encoding", "gzip"))
-                path, stat = path + ".gz", gz
-        if not stat or stat[0] & _S_IFDIR:
-            raise HTTPError(404, "no such file")
-        etag = '"%x-%x"' % (stat[6], stat[8])
-        headers.append(("ETag", etag))
-        if _etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(b"", 304, headers)
-        return Response.file(path, ctype, headers, stat[6])
-
-
-def _stat(path):
-    try:
-        return os.stat(path)
-    except OSError:
-        return None
-
-
-def _accepted_codings(headers):
-    out = []
-    for item in headers.tokens("accept-encoding"):
-        semi = item.find(";")
-        name = item[:semi].strip() if semi >= 0 else item
-        if semi >= 0 and item[semi + 1:].replace(" ", "") in ("q=0", "q=0.0", "q=0.00",
-                                                               "q=0.000"):
-            continue  # explicitly refused
-        out.append(name)
-    return out
-
-
-def _etag_matches(header, etag):
-    if not header:
-        return False
-    for tag in header.split(","):
-        tag = tag.strip()
-        if tag == "*" or tag == etag or tag == "W/" + etag:
-            return True
-    return False
-
-
-class _Connection:
-    """One client: its socket, read buffer, deadline, and the keep-alive request loop."""
-
-    def __init__(self, server, stream, peer):
-        self.server = server
-        self.stream = stream
-        self.peer = peer
-        self.peer_cert = None
-        self.peer_subject = None
-        self.authorized = None  # (Authorization value, BasicAuth, user) proved on this connection
-        self.buf = bytearray(BUFFER_SIZE)
-        self.view = memoryview(self.buf)
-        self.start = self.end = 0  # unconsumed bytes are buf[start:end]
-        self.deadline = None
-        self.timed_out = False
-        self.task = asyncio.current_task()
-
-    def arm(self, seconds):
-        """Give the next step `seconds`; the server's watchdog cancels this task after that."""
-        self.deadline = time.ticks_add(time.ticks_ms(), int(seconds * 1000))
-
-    async def fill(self):
-        """Refill the buffer once everything in it was consumed; False at end of stream."""
-        while True:
-            n = await self.stream.readinto(self.buf)
-            if n is not None:  # None: a TLS record is still incomplete
-                self.start, self.end = 0, n
-                return n > 0
-
-    async def send(self, data):
-        self.arm(self.server.idle_timeout)
-        self.stream.write(data)
-        await self.stream.drain()
-
-    async def run(self, parser):
-        server = self.server
-        first = True
-        while True:
-            parser.reset()
-            self.arm(server.handshake_timeout if first else server.idle_timeout)
-            try:
-                while parser.head is None:
-                    if self.start == self.end and not await self.fill():
-                        return
-                    if first:
-                        first = False
-                        server._handshake_done(self)
-                    if not parser.started():
-                        self.arm(server.head_timeout)
-                    self.start += parser.feed(self.buf, self.start, self.end)
-            except HTTPError as e:
-                log.info("%s: refused request: %s" % (_address(self.peer), e))
-                await self.respond(None, _error_response(e), True)
-                return
-            if not await self.handle(parser.head):
-                return
-
-    async def handle(self, head):
-        """Answer one request; False when the connection must close afterwards."""
-        server = self.server
-        server.stats["requests"] += 1
-        request = user = None
-        try:
-            # A protected prefix asks for credentials before saying what exists under it.
-            protection = server._protection(head.path)
-            if protection:
-                user = protection.check(head.headers, self)
-            route, params = server._find_route(head)
-            request = Request(self, head, params, route.max_body)
-            if route.auth:
-                user = route.auth.check(head.headers, self)
-            request.user = user
-            self.arm(server.idle_timeout)
-            result = route.handler(request)
-            if hasattr(result, "send"):  # a coroutine (async def handler)
-                result = await result
-            response = result if isinstance(result, Response) else \
-                Response(b"", 204) if result is None else Response(result)
-        except HTTPError as e:
-            close = e.close or (request is not None and not request.body_done())
-            return await self.respond(head, _error_response(e), close)
-        except MemoryError:
-            raise
-        except Exception as e:  # a handler bug: 500 for this request, the server goes on
-            log.error("%s: handler for %s %s failed: %r" % (_address(self.peer), head.method,
-                                                             head.path, e))
-            sys.print_exception(e)
-            return await self.respond(head, _error_response(HTTPError(500, "handler failed")),
-                                      True)
-        # A body the handler did not read is still on the wire: closing is the safe way out.
-        return await self.respond(head, response, not request.body_done())
-
-    async def respond(self, head, response, close):
-        server = self.server
-        status = response.status
-        length = response.length
-        framing, chunked, keep_alive = http.frame_response(head, status, length, close)
-        headers = response.headers + framing + server.extra_headers
-        body = response.body
-        no_body = (head is not None and head.method == "HEAD") or status == 204 or status == 304
-        out = http.response_head(status, headers)
-        try:
-            if no_body or length == 0:
-                await self.send(out)
-            elif isinstance(body, (bytes, bytearray, memoryview)):
-                if len(body) <= BUFFER_SIZE:
-                    await self.send(out + body)  # one TLS record for small responses
-                else:
-                    await self.send(out)
-                    await self.send(body)
-            else:
-                await self.send(out)
-                await self._send_stream(body, chunked)
-        finally:
-            if hasattr(body, "close"):
-                body.close()
-        return keep_alive
-
-    async def _send_stream(self, body, chunked):
-        if hasattr(body, "readinto"):  # a file: stream it through a small buffer
-            chunk = bytearray(BUFFER_SIZE)
-            view = memoryview(chunk)
-            while True:
-                n = body.readinto(chunk)
-                if not n:
-                    break
-                if chunked:
-                    await self.send(http.chunk_head(n) + view[:n] + b"\r\n")
-                else:
-                    await self.send(view[:n])
-        else:
-            async_iter = hasattr(body, "__aiter__")
-            iterator = body.__aiter__() if async_iter else iter(body)
-            while True:
-                try:
-                    piece = await iterator.__anext__() if async_iter else next(iterator)
-                except (StopAsyncIteration, StopIteration):
-                    break
-                if isinstance(piece, str):
-                    piece = piece.encode()
-                if not piece:
-                    continue
-                await self.send(http.chunk_head(len(piece)) + piece + b"\r\n" if chunked
-                                else piece)
-        if chunked:
-            await self.send(http.LAST_CHUNK)
-
-
-def _address(peer):
-    return "%s:%d" % peer
+def _url(scheme, host, port):
+    # An IPv6 address is written in brackets in a URL (RFC 3986 3.2.2).
+    return "%s://%s:%d/" % (scheme, "[%s]" % host if ":" in host else host, port)
 
 
 def _peer(addr):
@@ -530,117 +68,117 @@ def _set_nodelay(sock):
         pass
 
 
-class Server:
+class Server(Router):
     """An HTTPS server. routes: [(methods, pattern, handler), ...] or use @route.
 
     tls: an SSLContext; by default netsec.tls.server_context(client_auth) from Net_Security.
-    max_sessions connections are served at once; up to backlog more wait to be served.
-    Timeouts (seconds): TLS handshake, one request head, and idle keep-alive / stalled I/O.
+    host: an IPv4 or IPv6 address ("::" for every IPv6 one, where the network stack has IPv6).
+    max_sessions connections are served at once; up to backlog more wait to be served, and an
+    idle one is closed when a client waits. Timeouts (seconds): TLS handshake, one request
+    head, and idle keep-alive / stalled I/O; a request body or response slower than min_rate
+    bytes per second after its first idle_timeout is closed too.
     redirect_port: also listen for plain HTTP there, answering only with a 301 to HTTPS.
     hsts: max-age for Strict-Transport-Security on every HTTPS response (None: not sent).
+    Every response carries X-Content-Type-Options: nosniff and, once the clock is set, Date;
+    add_header() adds more (Content-Security-Policy, X-Frame-Options...).
     """
 
     def __init__(self, routes=(), tls=None, host="0.0.0.0", port=443, client_auth="none",
                  max_sessions=4, backlog=16, max_body=16384, handshake_timeout=15,
-                 head_timeout=10, idle_timeout=20, redirect_port=None, hsts=None):
+                 head_timeout=10, idle_timeout=20, redirect_port=None, hsts=None, min_rate=500):
         if tls is not None and client_auth != "none":
             raise ValueError("client_auth applies to the default TLS context; with tls= "
                              "configure client certificates on that context instead")
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
+        Router.__init__(self, max_body)
         self.tls = tls
         self.client_auth = client_auth
         self.host = host
         self.port = port
         self.max_sessions = max_sessions
         self.backlog = backlog
-        self.max_body = max_body
         self.handshake_timeout = handshake_timeout
         self.head_timeout = head_timeout
         self.idle_timeout = idle_timeout
+        self.min_rate = min_rate
         self.redirect_port = redirect_port
-        self.extra_headers = []
+        self.extra_headers = [("X-Content-Type-Options", "nosniff")]
         if hsts is not None:
-            self.extra_headers.append(("Strict-Transport-Security", "max-age=%d" % hsts))
-        self.stats = {"connections": 0, "requests": 0, "active": 0, "waiting": 0, "dropped": 0}
-        self._routes = []
-        self._statics = []
-        self._protected = []  # (path prefix, BasicAuth)
-        self._connections = []
+            self.add_header("Strict-Transport-Security", "max-age=%d" % hsts)
+        self.stats = {"connections": 0, "handshakes": 0, "handshake_failures": 0,
+                      "requests": 0, "active": 0, "waiting": 0, "dropped": 0, "reclaimed": 0,
+                      "timed_out": 0, "plain_http": 0}
+        self._sessions = []
         self._redirecting = 0  # plain-HTTP connections being redirected
         self._slot_freed = asyncio.Event()
         self._listeners = []
         self._running = False
         self._tasks = []
+        self._date = (None, None)  # (time.time() second, its Date header)
+        self._drops_logged = (None, 0)  # (ticks_ms of the last line, drops counted by then)
         for methods, pattern, handler in routes:
             self.add_route(methods, pattern, handler)
 
     # --- configuration -------------------------------------------------------------------
 
-    def add_route(self, methods, pattern, handler, auth=None, max_body=None):
-        """Serve pattern ('/a/<name>/<path:rest>') for methods with handler(request)."""
-        self._routes.append(_Route(methods, pattern, handler, auth,
-                                   self.max_body if max_body is None else max_body))
+    def add_header(self, name, value):
+        """Send name: value on every HTTPS response; ValueError if it cannot be sent or is a
+        framing header (the server writes those)."""
+        value = str(value)
+        http.check_field(name, value)
+        if name.lower() in ("content-length", "transfer-encoding", "connection", "date"):
+            raise ValueError("%s is written by the server, not by add_header()" % name)
+        self.extra_headers.append((name, value))
 
-    def route(self, pattern, methods=("GET",), auth=None, max_body=None):
-        """Decorator form of add_route: @app.route("/x", methods=("POST",))."""
-        def register(handler):
-            self.add_route(methods, pattern, handler, auth, max_body)
-            return handler
-        return register
-
-    def static(self, prefix, directory, cache_control="max-age=300"):
-        """Serve the files under directory at prefix (GET and HEAD). Routes are tried first,
-        so static("/", ...) can serve a whole site around an API."""
-        self._statics.append(_Route("GET", prefix.rstrip("/") + "/<path:path>",
-                                    _Static(directory, cache_control), None, 0))
-
-    def protect(self, prefix, auth):
-        """Require auth (a BasicAuth) for every path at or under prefix."""
-        self._protected.append((prefix.rstrip("/"), auth))
-
-    def _protection(self, path):
-        for prefix, auth in self._protected:
-            if path == prefix or path.startswith(prefix + "/") or not prefix:
-                return auth
-        return None
-
-    def _find_route(self, head):
-        if head.path == "*":
-            raise HTTPError(404, "no resource is named *")
-        allowed = []
-        got = head.path[1:].split("/")  # once per request, not once per route
-        for routes in (self._routes, self._statics):
-            for route in routes:
-                params = route.match(got)
-                if params is None:
-                    continue
-                if route.allows(head.method):
-                    return route, params
-                allowed.extend(route.methods)
-        if allowed:
-            raise HTTPError(405, head.method + " is not allowed here", False,
-                            [("Allow", ", ".join(allowed))])
-        raise HTTPError(404, "nothing at " + head.path)
+    def common_headers(self):
+        """The headers every response gets: Date (when the clock is set) and extra_headers."""
+        if not clock.is_set():
+            return self.extra_headers
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, ("Date", http.http_date(clock.utc())))
+        return [self._date[1]] + self.extra_headers
 
     # --- running -------------------------------------------------------------------------
 
     async def start(self):
-        """Open the listeners and return; the server runs in background tasks."""
+        """Open the listeners and return; the server runs in background tasks. A listener
+        that cannot open raises OSError with one line naming the URL and the cause."""
         if self.tls is None:
             from netsec import tls
             self.tls = tls.server_context(client_auth=self.client_auth)
         self._running = True
-        self._listeners.append(await asyncio.start_server(self._accept, self.host, self.port,
-                                                          self.backlog))
-        log.info("netsec https server on %s:%d (%d sessions)" % (self.host, self.port,
-                                                                 self.max_sessions))
+        self._listen(self.port, self._accept, "https")
+        log.info("netsec https server on %s (%d sessions)"
+                 % (_url("https", self.host, self.port), self.max_sessions))
         if self.redirect_port is not None:
-            self._listeners.append(await asyncio.start_server(
-                self._redirect, self.host, self.redirect_port, self.backlog))
-            log.info("plain http on %s:%d only redirects to https" % (self.host,
-                                                                      self.redirect_port))
+            self._listen(self.redirect_port, self._redirect, "http")
+            log.info("plain http on %s only redirects to https"
+                     % _url("http", self.host, self.redirect_port))
         self._tasks.append(asyncio.create_task(self._watchdog()))
+
+    def _listen(self, port, handler, scheme):
+        # asyncio.start_server() makes an IPv4 socket whatever the address; this one takes
+        # the address family getaddrinfo() gives for host.
+        import socket
+        s = None
+        try:
+            ai = socket.getaddrinfo(self.host, port)[0]
+            s = socket.socket(ai[0], socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(ai[-1])
+            s.listen(self.backlog)
+            s.setblocking(False)
+        except OSError as e:
+            if s is not None:
+                s.close()
+            self._running = False
+            raise OSError("cannot listen on %s: %s" % (_url(scheme, self.host, port),
+                                                       _listen_error(e)))
+        listener = asyncio.Server()
+        listener.task = asyncio.create_task(listener._serve(s, handler, None))
+        self._listeners.append(listener)
 
     async def serve(self):
         """Start and serve until the task is cancelled."""
@@ -652,7 +190,14 @@ class Server:
             await self.stop()
 
     def run(self):
-        asyncio.run(self.serve())
+        """Serve until interrupted; a start-up failure is one logged line and SystemExit(1)."""
+        try:
+            asyncio.run(self.serve())
+        except OSError as e:
+            if self._running:
+                raise
+            log.error("netsec server: %s" % e.args[0])
+            raise SystemExit(1)
 
     async def stop(self):
         self._running = False
@@ -661,8 +206,8 @@ class Server:
             await listener.wait_closed()
         for task in self._tasks:
             task.cancel()
-        for conn in list(self._connections):
-            conn.task.cancel()
+        for session in list(self._sessions):
+            session.expire("server stopped")
         self._listeners = []
         self._tasks = []
         self._slot_freed.set()  # waiting clients see the server stopped
@@ -670,12 +215,67 @@ class Server:
     async def _watchdog(self):
         while True:
             await asyncio.sleep_ms(100)
-            now = time.ticks_ms()
-            for conn in self._connections:
-                if conn.deadline is not None and time.ticks_diff(now, conn.deadline) >= 0:
-                    conn.deadline = None
-                    conn.timed_out = True
-                    conn.task.cancel()
+            self.check_sessions(time.ticks_ms())
+
+    def check_sessions(self, now):
+        """Close sessions past their deadline and, when a client waits for a slot, the one
+        idle longest (at least RECLAIM_IDLE_MS)."""
+        idlest = None
+        for session in list(self._sessions):
+            if session.deadline is not None and time.ticks_diff(now, session.deadline) >= 0:
+                self.stats["timed_out"] += 1
+                self._end(session, _why_late(session, now))
+            elif session.idle_since is not None and (
+                    idlest is None or time.ticks_diff(idlest.idle_since, session.idle_since) > 0):
+                idlest = session
+        if (idlest is not None and self.stats["waiting"]
+                and time.ticks_diff(now, idlest.idle_since) >= RECLAIM_IDLE_MS):
+            self.stats["reclaimed"] += 1
+            log.info("%s: idle connection closed: a client is waiting for a session slot"
+                     % idlest.who)
+            self._end(idlest, None)
+
+    def _end(self, session, why):
+        # Ends the session in any state, its task too, even one parked where cancel() cannot
+        # reach it: its slot is freed here, not when (or if) the task runs again.
+        session.expire(why)
+        self._release(session)
+
+    def _release(self, session):
+        if session in self._sessions:
+            self._sessions.remove(session)
+            self.stats["active"] -= 1
+            self._slot_freed.set()
+
+    async def serve_stream(self, stream, peer, established=None):
+        """Serve one connection on an asyncio stream (readinto, write, drain, and .s to close)
+        in a session slot; returns when it is closed. established(session) is called once
+        a TLS handshake is complete. netsec's test client drives the server through this."""
+        stats = self.stats
+        stats["active"] += 1
+        stats["connections"] += 1
+        session = None
+        try:
+            session = Session(self, stream, peer, established)
+            self._sessions.append(session)
+            await session.run()
+        except BaseException as e:
+            if session is not None and session.handshaking() and not session.timed_out:
+                self._handshake_failed(stream, e)
+            log_fault(session, peer, e)
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+        finally:
+            if session is None:
+                stats["active"] -= 1
+                stream.s.close()
+            else:
+                session.close()
+                if session in self._sessions:
+                    self._release(session)
+            session = None
+            if stats["active"] == 0:
+                gc.collect()  # return the session's TLS buffers to the heap promptly
 
     async def _accept(self, stream, _):
         # Accepted sockets stay plain TCP until a session slot is free: a waiting client
@@ -685,6 +285,7 @@ class Server:
         stats = self.stats
         if stats["waiting"] >= self.backlog:
             stats["dropped"] += 1
+            self._log_drops()
             sock.close()
             return
         stats["waiting"] += 1
@@ -697,43 +298,49 @@ class Server:
         if not self._running:  # stopped while this client waited
             sock.close()
             return
-        stats["active"] += 1
-        stats["connections"] += 1
-        conn = tls_sock = None
         try:
             _set_nodelay(sock)
             tls_sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            tls_stream = asyncio.StreamReader(tls_sock, {"peername": peer})
-            conn = _Connection(self, tls_stream, peer)
-            self._connections.append(conn)
-            await conn.run(http.RequestParser())
-        except BaseException as e:
-            _log_fault(conn, peer, e)
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                raise
-        finally:
-            if conn is not None:
-                self._connections.remove(conn)
-            # Closing the TLS socket sends close_notify and closes the TCP socket, after a failed
-            # handshake too (firmware/patches/0001 and 0003).
-            if tls_sock is not None:
-                tls_sock.close()
-            else:
-                sock.close()
-            stats["active"] -= 1
-            self._slot_freed.set()
-            conn = None
-            if stats["active"] == 0:
-                gc.collect()  # return the session's TLS buffers to the heap promptly
+        except Exception as e:
+            log_fault(None, peer, e)
+            sock.close()
+            return
+        tls_stream = asyncio.StreamReader(tls_sock, {"peername": peer})
+        tls_stream.raw = sock
+        await self.serve_stream(tls_stream, peer, self._established)
 
-    def _handshake_done(self, conn):
-        sock = conn.stream.s
+    def _log_drops(self):
+        # Rate-limited: a flood must not become a flood of log lines.
+        now = time.ticks_ms()
+        last, counted = self._drops_logged
+        if last is None or time.ticks_diff(now, last) >= DROP_LOG_MS:
+            log.warning("%d connection(s) refused: %d sessions busy and %d waiting (backlog)"
+                        % (self.stats["dropped"] - counted, self.max_sessions, self.backlog))
+            self._drops_logged = (now, self.stats["dropped"])
+
+    def _handshake_failed(self, stream, e):
+        self.stats["handshake_failures"] += 1
+        raw = getattr(stream, "raw", None)
+        if raw is None or not (isinstance(e, OSError) and e.args and e.args[0] in _NOT_TLS):
+            return
+        # Plain HTTP to the TLS port: answered in plain text, as nginx does, instead of a
+        # reset the browser shows as "connection reset". Costs nothing on the TLS path.
+        self.stats["plain_http"] += 1
         try:
-            conn.peer_cert = sock.getpeercert(True)
+            raw.write(_PLAIN_ON_TLS)
+        except OSError:
+            pass
+
+    def _established(self, session):
+        self.stats["handshakes"] += 1
+        sock = session.stream.s
+        try:
+            session.peer_cert = sock.getpeercert(True)
         except (AttributeError, NotImplementedError, OSError):
             pass
         from netsec import tls
-        conn.peer_subject = tls.log_connection(sock, "https client " + _address(conn.peer))
+        session.peer_subject = tls.log_connection(sock, "https client " + session.who,
+                                                  self.tls)
 
     async def _redirect(self, stream, _):
         # At most max_sessions plain connections at once, each holding a buffer and a parser:
@@ -743,76 +350,27 @@ class Server:
             return
         self._redirecting += 1
         try:
-            await self._redirect_one(stream)
+            await redirect_one(self, stream)
         finally:
             self._redirecting -= 1
 
-    async def _redirect_one(self, stream):
-        # Plain HTTP: read one request head, answer 301 to the same URL over HTTPS, close.
-        sock = stream.s
-        try:
-            parser = http.RequestParser()
-            head = None
-            buf = bytearray(512)
-            while head is None:
-                n = await asyncio.wait_for(stream.readinto(buf), self.head_timeout)
-                if n is None:
-                    continue
-                if not n:
-                    sock.close()
-                    return
-                parser.feed(buf, 0, n)
-                head = parser.head
-            host = head.host or ""
-            if host.startswith("["):
-                host = host[:host.find("]") + 1]
-            elif ":" in host:
-                host = host[:host.find(":")]
-            if not host:
-                raise HTTPError(400, "no Host to redirect to", True)
-            port = "" if self.port == 443 else ":%d" % self.port
-            # The target as sent (still encoded, with its query) unless it was absolute-form.
-            target = head.target if head.target[:1] == "/" else head.path
-            response = Response.redirect("https://" + host + port + target, 301)
-        except HTTPError as e:
-            response, head = _error_response(e), None
-        except Exception:  # timeouts, resets: nothing to answer
-            sock.close()
-            return
-        try:
-            framing, _, _ = http.frame_response(head, response.status, response.length, True)
-            stream.write(http.response_head(response.status, response.headers + framing)
-                         + response.body)
-            await asyncio.wait_for(stream.drain(), self.idle_timeout)
-        except Exception:
-            pass
-        sock.close()
+
+def _why_late(session, now):
+    if session.idle_since is None:
+        return "too slow: no progress within the timeout"
+    seconds = time.ticks_diff(now, session.idle_since) // 1000
+    if session.handshaking():
+        return "TLS handshake not completed in %d s" % seconds
+    return "idle for %d s with no request" % seconds
 
 
-def _log_fault(conn, peer, e):
-    who = _address(peer)
-    if isinstance(e, asyncio.CancelledError):
-        if conn is not None and conn.timed_out:
-            log.info("%s: closed after a timeout" % who)
-        return
-    if isinstance(e, MemoryError):
-        gc.collect()
-        log.error("%s: out of memory; connection closed (free heap now %s)"
-                  % (who, _free_heap()))
-        return
-    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int) and e.args[0] < 0:
-        from netsec import tls  # mbedTLS error codes are negative
-        log.warning("%s: TLS error: %s" % (who, tls.explain(e)))
-        return
-    if isinstance(e, OSError):
-        log.info("%s: connection ended: %r" % (who, e))
-        return
-    log.error("%s: connection failed: %r" % (who, e))
-    sys.print_exception(e)
-
-
-def _free_heap():
-    try:
-        return gc.mem_free()
-    except AttributeError:
-        return "unknown"
+def _listen_error(e):
+    import errno
+    code = e.args[0] if e.args else None
+    if code == errno.EADDRINUSE:
+        return "the port is in use (EADDRINUSE)"
+    if code == getattr(errno, "EAFNOSUPPORT", 97):
+        return "this network stack has no IPv6 (EAFNOSUPPORT)"
+    if code == errno.EACCES:
+        return "permission denied: ports below 1024 need privileges (EACCES)"
+    return "%r" % (e,)
