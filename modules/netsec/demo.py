@@ -12,7 +12,7 @@ import sys
 import time
 
 import Net_Security
-from netsec import log
+from netsec import der, log, tls
 from netsec.server import Response, Server
 
 STYLE = b"""body { font-family: sans-serif; margin: 2em auto; max-width: 40em; color: #222; }
@@ -35,28 +35,46 @@ def _machine():
     return uname().machine if uname else sys.implementation._machine
 
 
+def certificate():
+    """Subject, expiry and test-only flag of the certificate new connections get: the frozen
+    one, or the one rotated in through netsec-credentials/."""
+    cert = tls.server_certificate()
+    _, _, _, not_after, subject, _ = der.certificate(cert)
+    return {"subject": der.name_text(subject), "expires": der.time_text(not_after),
+            "test_only": Net_Security.TEST_ONLY and cert == Net_Security.SERVER_CERT}
+
+
 def status(app):
     """What the status page and /api/status show."""
     gc.collect()
-    cert = Net_Security.INFO.get("SERVER_CERT", {})
+    stats = app.stats
     return {
         "machine": _machine(),
         "uptime_s": time.ticks_diff(time.ticks_ms(), _started) // 1000,
         "free_heap": gc.mem_free(),
-        "tls_sessions": app.stats["connections"],
-        "requests": app.stats["requests"],
-        "active_sessions": app.stats["active"],
-        "certificate": {"subject": cert.get("subject"), "expires": cert.get("not_after"),
-                        "test_only": Net_Security.TEST_ONLY},
+        "tls_sessions": stats["handshakes"],
+        "failed_handshakes": stats["handshake_failures"],
+        "requests": stats["requests"],
+        "active_sessions": stats["active"],
+        "refused_backlog_full": stats["dropped"],
+        "closed_idle_for_waiting_client": stats["reclaimed"],
+        "closed_timed_out": stats["timed_out"],
+        "certificate": certificate(),
     }
+
+
+_ROWS = (("Machine", "machine"), ("Uptime (s)", "uptime_s"), ("Free heap (bytes)", "free_heap"),
+         ("TLS sessions served", "tls_sessions"), ("Failed TLS handshakes", "failed_handshakes"),
+         ("Requests served", "requests"), ("Sessions open now", "active_sessions"),
+         ("Refused: backlog full", "refused_backlog_full"),
+         ("Closed idle for a waiting client", "closed_idle_for_waiting_client"),
+         ("Closed after a timeout", "closed_timed_out"))
 
 
 def _page(info):
     cert = info["certificate"]
-    rows = (("Machine", info["machine"]), ("Uptime", "%d s" % info["uptime_s"]), ("Free heap", "%d bytes" % info["free_heap"]),
-            ("TLS sessions served", info["tls_sessions"]), ("Requests served", info["requests"]),
-            ("Sessions open now", info["active_sessions"]),
-            ("Certificate subject", cert["subject"]), ("Certificate expires", cert["expires"]))
+    rows = [(label, info[key]) for label, key in _ROWS]
+    rows += [("Certificate subject", cert["subject"]), ("Certificate expires", cert["expires"])]
     warning = ('<p class="warn">This device uses the public TEST credentials: anyone can '
                'impersonate it. Make your own with <code>netsec keygen</code> and '
                '<code>netsec convert</code>.</p>') if cert["test_only"] else ""

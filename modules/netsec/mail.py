@@ -192,6 +192,7 @@ class Session:
         self._parser = smtp.ReplyParser()
         self._replies = []
         self._sslsock = None
+        self._tls_context = None  # the netsec.tls context that made _sslsock
         self._ehlo_name = relay.ehlo_name
         self._waiting = None  # (what, seconds): what this device waits for, and how long
         self._idle = False  # every command answered, nothing unread: QUIT can be said
@@ -250,7 +251,7 @@ class Session:
                                   do_handshake_on_connect=False)
         sslsock.setblocking(False)
         self.stream.s = sslsock  # reader and writer are one Stream object in MicroPython
-        self._sslsock = sslsock
+        self._sslsock, self._tls_context = sslsock, ctx
 
     async def _greeting(self):
         if self.relay.security == TLS:
@@ -292,7 +293,7 @@ class Session:
     def _tls_established(self):
         if self._sslsock is not None and not self.encrypted:
             self.encrypted = True
-            tls.log_connection(self._sslsock, "smtp relay " + self._where())
+            tls.log_connection(self._sslsock, "smtp relay " + self._where(), self._tls_context)
 
     async def _ehlo(self):
         self._send(smtp.ehlo(self._ehlo_name))

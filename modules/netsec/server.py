@@ -32,14 +32,6 @@ from netsec.session import Session, log_fault
 RECLAIM_IDLE_MS = 1000
 DROP_LOG_MS = 10000  # at most one "backlog full" line per this many ms
 
-# mbedTLS's errors for a first record that is not TLS (a bad record header or version).
-_NOT_TLS = (-0x7200, -0x7700, -0x7080)
-# Sent to a client that speaks plain HTTP to the TLS port (as nginx answers it), then closed.
-_PLAIN_ON_TLS = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                 b"Connection: close\r\nContent-Length: 46\r\n\r\n"
-                 b"400: this port speaks HTTPS: use https:// URLs\n")
-
-
 def _url(scheme, host, port):
     # An IPv6 address is written in brackets in a URL (RFC 3986 3.2.2).
     return "%s://%s:%d/" % (scheme, "[%s]" % host if ":" in host else host, port)
@@ -108,7 +100,7 @@ class Server(Router):
             self.add_header("Strict-Transport-Security", "max-age=%d" % hsts)
         self.stats = {"connections": 0, "handshakes": 0, "handshake_failures": 0,
                       "requests": 0, "active": 0, "waiting": 0, "dropped": 0, "reclaimed": 0,
-                      "timed_out": 0, "plain_http": 0}
+                      "timed_out": 0}
         self._sessions = []
         self._redirecting = 0  # plain-HTTP connections being redirected
         self._slot_freed = asyncio.Event()
@@ -176,7 +168,8 @@ class Server(Router):
             self._running = False
             raise OSError("cannot listen on %s: %s" % (_url(scheme, self.host, port),
                                                        _listen_error(e)))
-        listener = asyncio.Server()
+        from asyncio.stream import Server as Listener  # what start_server() returns
+        listener = Listener()
         listener.task = asyncio.create_task(listener._serve(s, handler, None))
         self._listeners.append(listener)
 
@@ -261,7 +254,7 @@ class Server(Router):
             await session.run()
         except BaseException as e:
             if session is not None and session.handshaking() and not session.timed_out:
-                self._handshake_failed(stream, e)
+                stats["handshake_failures"] += 1
             log_fault(session, peer, e)
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -306,7 +299,6 @@ class Server(Router):
             sock.close()
             return
         tls_stream = asyncio.StreamReader(tls_sock, {"peername": peer})
-        tls_stream.raw = sock
         await self.serve_stream(tls_stream, peer, self._established)
 
     def _log_drops(self):
@@ -317,19 +309,6 @@ class Server(Router):
             log.warning("%d connection(s) refused: %d sessions busy and %d waiting (backlog)"
                         % (self.stats["dropped"] - counted, self.max_sessions, self.backlog))
             self._drops_logged = (now, self.stats["dropped"])
-
-    def _handshake_failed(self, stream, e):
-        self.stats["handshake_failures"] += 1
-        raw = getattr(stream, "raw", None)
-        if raw is None or not (isinstance(e, OSError) and e.args and e.args[0] in _NOT_TLS):
-            return
-        # Plain HTTP to the TLS port: answered in plain text, as nginx does, instead of a
-        # reset the browser shows as "connection reset". Costs nothing on the TLS path.
-        self.stats["plain_http"] += 1
-        try:
-            raw.write(_PLAIN_ON_TLS)
-        except OSError:
-            pass
 
     def _established(self, session):
         self.stats["handshakes"] += 1

@@ -17,7 +17,8 @@ from netsec import http, log
 from netsec.http import HTTPError
 from netsec.message import BUFFER_SIZE, Request, Response, error_response
 
-LINGER = 2  # seconds an error response's connection keeps reading before it closes
+LINGER = 2  # seconds at most an error response's connection keeps reading before it closes
+LINGER_QUIET_MS = 500  # ...and no longer than this once nothing more arrives
 
 
 class Session:
@@ -167,7 +168,8 @@ class Session:
             raise
         except Exception as e:  # a handler bug: 500 for this request, the server goes on
             log.error("%s: handler for %s %s failed: %r" % (self.who, head.method, head.path, e))
-            sys.print_exception(e)
+            if not isinstance(e, ResponseError):
+                sys.print_exception(e)
             response, close = error_response(HTTPError(500, "handler failed")), True
         await self.respond(head.method, response, close)
 
@@ -185,15 +187,20 @@ class Session:
         return state.can_reuse()
 
     async def linger(self):
-        """Before closing with request bytes perhaps still coming: read and drop them for up
-        to LINGER seconds or until the client closes, so that closing with unread data does
+        """Before closing with request bytes perhaps still coming: read and drop them until
+        the client closes or pauses (LINGER_QUIET_MS), for LINGER seconds at most, so that closing with unread data does
         not reset the connection and destroy the response already sent (RFC 9112 9.6)."""
         if self.http.head is not None and self.http.body.done:
             return  # the request was read whole: nothing more is coming
-        self.arm(LINGER)
+        end = time.ticks_add(time.ticks_ms(), LINGER * 1000)
         self.timed_out = None
         try:
-            while await self.fill():
+            while True:
+                # Until the client closes, stays quiet for LINGER_QUIET, or LINGER is over.
+                quiet = time.ticks_add(time.ticks_ms(), LINGER_QUIET_MS)
+                self.deadline = quiet if time.ticks_diff(end, quiet) > 0 else end
+                if not await self.fill():
+                    break
                 self.start = self.end
         except (OSError, asyncio.CancelledError):
             pass
@@ -312,6 +319,10 @@ def _pieces(first, rest):
         yield piece
 
 
+class ResponseError(ValueError):
+    """A handler's response that cannot be sent as it is (the log line says why)."""
+
+
 _FRAMING = ("content-length", "transfer-encoding", "connection")
 
 
@@ -321,12 +332,12 @@ def _own_framing(response):
     server's, and for a status or header that cannot be sent."""
     status = response.status
     if not isinstance(status, int) or not 200 <= status <= 599:
-        raise ValueError("handler returned status %r: a final status is 200-599" % (status,))
+        raise ResponseError("handler returned status %r: a final status is 200-599" % (status,))
     close = False
     kept = []
     for name, value in response.headers:
         if not isinstance(name, str):
-            raise TypeError("header name %r is not a str" % (name,))
+            raise ResponseError("header name %r is not a str" % (name,))
         lower = name.lower()
         text = str(value)
         if lower == "connection" and text.strip().lower() == "close":
@@ -335,10 +346,13 @@ def _own_framing(response):
                 and text.strip() == str(response.length):
             pass
         elif lower in _FRAMING:
-            raise ValueError("handler set %s: %s; the server frames responses (drop it, or "
+            raise ResponseError("handler set %s: %s; the server frames responses (drop it, or "
                              "Connection: close)" % (name, text))
         else:
-            http.check_field(name, text)
+            try:
+                http.check_field(name, text)
+            except ValueError as e:
+                raise ResponseError(e.args[0])
             kept.append((name, value))
     response.headers = kept
     return close
@@ -366,7 +380,7 @@ def log_fault(session, peer, e):
     sys.print_exception(e)
 
 
-_ERRNO_NAMES = {errno.EPIPE: "the peer closed the connection (EPIPE)",
+_ERRNO_NAMES = {32: "the peer closed the connection (EPIPE)",  # MicroPython's errno lacks EPIPE
                 errno.ECONNRESET: "the peer reset the connection (ECONNRESET)",
                 errno.EBADF: "the socket was closed (EBADF)",
                 errno.ETIMEDOUT: "timed out (ETIMEDOUT)"}

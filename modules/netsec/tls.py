@@ -286,22 +286,18 @@ class _Context:
         ctx.set_ciphers(list(self._ciphers))
         return ctx
 
-    def _remember(self, conn):
-        # log_connection() needs to know how the connection was verified, and a TLS socket
-        # cannot carry attributes. Entries of handshakes that failed are never collected, so the
-        # table is emptied when it grows: a forgotten connection is logged UNVERIFIED.
-        if len(_modes) >= 16:
-            _modes.clear()
-        _modes[id(conn)] = self._mode
-        return conn
+    @property
+    def mode(self):
+        """How this context's connections verify the peer, for log_connection()."""
+        return self._mode
 
 
 class _ServerContext(_Context):
     def wrap_socket(self, sock, server_side=True, do_handshake_on_connect=True,
                     server_hostname=None):  # SSLContext.wrap_socket's signature, always a server
         native = self._native_context()
-        return self._remember(native.wrap_socket(
-            sock, server_side=True, do_handshake_on_connect=do_handshake_on_connect))
+        return native.wrap_socket(sock, server_side=True,
+                                  do_handshake_on_connect=do_handshake_on_connect)
 
     def _build(self, creds):
         if creds["SERVER_CERT"] is None:
@@ -334,9 +330,8 @@ class _ClientContext(_Context):
         # The context's host name is the one verified, whatever name the caller connected to
         # (asyncio passes the address when server_hostname is not given).
         native = self._native_context()
-        return self._remember(native.wrap_socket(
-            sock, do_handshake_on_connect=do_handshake_on_connect,
-            server_hostname=self._hostname))
+        return native.wrap_socket(sock, do_handshake_on_connect=do_handshake_on_connect,
+                                  server_hostname=self._hostname)
 
     def _build(self, creds):
         ctx = self._new(_tls.PROTOCOL_TLS_CLIENT)
@@ -361,7 +356,7 @@ def server_context(client_auth="none", ciphers=None):
     """The ssl= for asyncio.start_server(): SERVER_CERT/SERVER_KEY, and client certificates
     checked against CLIENT_CAS when client_auth is 'optional' or 'required'.
 
-    'optional' lets clients without a certificate in (logged UNVERIFIED); a certificate that
+    'optional' lets clients without a certificate in (logged so); a certificate that
     is presented must verify as with 'required', or the handshake fails.
     """
     if client_auth not in ("none", "optional", "required"):
@@ -450,7 +445,6 @@ def _cipher_list(ciphers):
 # as long as explain() is called straight away.
 _rejection = None  # (kind, message) when a callback failed the handshake
 _leaf = None  # (peer, subject DER, issuer DER, trust list name, host name) of the last peer
-_modes = {}  # id(TLS socket) -> the mode of the context that made it, for log_connection()
 
 
 def _verifier(revoked, peer, trust, hostname):
@@ -578,26 +572,27 @@ def explain(exc):
 
 # --- The per-connection log line ----------------------------------------------------------------
 
-_WHY_UNVERIFIED = {
-    "encrypted": "encrypted only, the server was not authenticated",
-    "none": "client_auth=none",
-    "optional": "client_auth=optional, no certificate",
-    "required": "no certificate",
-    "verified": "no certificate",
-    None: "connection not made by netsec.tls",
+# What was checked when no verified peer certificate came: by the mode of the context.
+_UNVERIFIED = {
+    "encrypted": "UNVERIFIED (encrypted only, the server was not authenticated)",
+    "none": "client certificate not requested (client_auth=none)",
+    "optional": "no client certificate (client_auth=optional)",
+    "required": "UNVERIFIED (no certificate)",
+    "verified": "UNVERIFIED (no certificate)",
+    None: "UNVERIFIED (log_connection got no netsec.tls context)",
 }
 
 
-def log_connection(conn, role):
-    """Log 'ROLE TLSv1.2 SUITE VERIFIED|UNVERIFIED (why) peer=SUBJECT|none' for an established
-    connection (an asyncio stream or its TLS socket) and return the peer's subject if the peer
-    was verified, else None.
+def log_connection(conn, role, context=None):
+    """Log 'ROLE TLSv1.2 SUITE VERIFIED peer=SUBJECT', or what was checked instead of
+    VERIFIED, for an established connection (an asyncio stream or its TLS socket) made by
+    context (the netsec.tls context); return the peer's subject if it was verified, else None.
 
     Call it only once the handshake has finished, i.e. after the first successful read or
     write: earlier, the TLS socket has no cipher suite to report (OSError ENOTCONN).
     """
     sock = getattr(conn, "s", conn)
-    mode = _modes.pop(id(sock), None)
+    mode = getattr(context, "mode", None)
     suite, version = sock.cipher()
     cert = sock.getpeercert(True)
     subject = None
@@ -609,9 +604,12 @@ def log_connection(conn, role):
     # A certificate the peer presented was verified in all three modes: with 'optional' the
     # firmware fails the handshake when it does not verify (firmware/patches/0005-*).
     verified = cert is not None and mode in ("verified", "required", "optional")
-    if verified:
-        status = "VERIFIED"
-    else:
-        status = "UNVERIFIED (%s)" % _WHY_UNVERIFIED[mode]
+    status = "VERIFIED" if verified else _UNVERIFIED[mode]
     log.info("%s %s %s %s peer=%s" % (role, version, suite, status, subject or "none"))
     return subject if verified else None
+
+
+def server_certificate():
+    """The SERVER_CERT (DER) new connections present: the frozen one, or a rotated one from
+    OVERRIDE_DIR."""
+    return _current()["SERVER_CERT"]

@@ -1,5 +1,6 @@
 """netsec.server on the unix image against real clients: curl, CPython http.client over ssl,
 openssl s_client and raw TLS sockets for the protocol's edge cases."""
+import email.utils
 import gzip
 import hashlib
 import http.client
@@ -119,6 +120,18 @@ async def secret(request):
 @app.route("/sync")
 def sync_handler(request):
     return b"plain function"
+
+@app.route("/gen")
+def generator_handler(request):
+    yield b"generated"
+
+@app.route("/stuck")
+async def stuck(request):
+    await asyncio.Event().wait()
+
+@app.route("/framing")
+async def framing(request):
+    return Response(b"abc", headers=[("Content-Length", "10")])
 
 async def main():
     await app.start()
@@ -652,24 +665,31 @@ def test_slow_loris_does_not_starve_a_good_client(healthy):
     assert elapsed < HEAD_TIMEOUT, elapsed
 
 
-def test_session_limit_queues_instead_of_refusing(served):
-    # Four idle keep-alive connections take every session; a fifth client waits for the
-    # first of them to time out, then is served.
-    held = []
-    for _ in range(4):
+def test_a_waiting_client_gets_the_slot_of_the_idlest_connection(served):
+    # Every session is taken: one mid-request (the oldest), two idle keep-alive connections
+    # and a preconnect (handshake, no request). A fifth client is served within about a second
+    # (not after IDLE_TIMEOUT): the idlest connection was closed for it, never the busy one.
+    busy = connect(served.port)
+    busy.sendall(b"POST /echo HTTP/1.1\r\nHost: d\r\nContent-Length: 6\r\n\r\nabc")
+    idle = []
+    for _ in range(2):
         sock = connect(served.port)
         sock.sendall(b"GET / HTTP/1.1\r\nHost: d\r\n\r\n")
         read_response(sock)
-        held.append(sock)
+        idle.append(sock)
+    preconnect = connect(served.port)
     started = time.time()
-    sock = socket.create_connection(("127.0.0.1", served.port), timeout=20)
-    with tls_context().wrap_socket(sock, server_hostname="localhost") as fifth:
+    with connect(served.port, timeout=20) as fifth:
         fifth.sendall(b"GET / HTTP/1.1\r\nHost: d\r\n\r\n")
         assert read_response(fifth)[2] == b"hello"
     waited = time.time() - started
-    assert IDLE_TIMEOUT - 1 < waited < IDLE_TIMEOUT + 3, waited
-    for sock in held:
-        assert closed_by_server(sock, 1)
+    assert waited < IDLE_TIMEOUT - 1, waited
+    assert closed_by_server(idle[0], 0.5)  # idle longest: closed with close_notify
+    assert not closed_by_server(idle[1], 0.1) and not closed_by_server(preconnect, 0.1)
+    busy.sendall(b"def")
+    assert read_response(busy)[2] == b"abcdef"
+    assert "idle connection closed: a client is waiting" in served.log()
+    for sock in [busy, preconnect] + idle:
         sock.close()
 
 
@@ -696,9 +716,8 @@ def test_slow_body_is_cut_off(healthy):
         assert closed_by_server(sock, IDLE_TIMEOUT + 3)
 
 
-def test_garbage_and_plain_http_on_the_tls_port_are_dropped(healthy):
-    for junk in (b"GET / HTTP/1.1\r\nHost: d\r\n\r\n", os.urandom(600),
-                 b"\x16\x03\x01\x00\x05hello"):
+def test_garbage_on_the_tls_port_is_dropped(healthy):
+    for junk in (os.urandom(600), b"\x16\x03\x01\x00\x05hello"):
         with socket.create_connection(("127.0.0.1", healthy.port), timeout=10) as sock:
             sock.sendall(junk)
             sock.settimeout(10)
@@ -763,3 +782,129 @@ def test_plain_http_flood_is_capped_at_the_session_limit(healthy):
     conn.request("GET", "/", headers={"Host": "device.local"})
     assert conn.getresponse().status == 301
     conn.close()
+
+
+# --- hardening (issue 10): framing, lingering close, Host syntax, handler mistakes ----------------
+
+def responses_on(sock, wait=1.5):
+    """Every byte the server sends until it closes or is quiet for `wait` seconds."""
+    sock.settimeout(wait)
+    out = b""
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            out += data
+    except (socket.timeout, ssl.SSLEOFError, ConnectionResetError):
+        pass
+    return out
+
+
+SMUGGLED = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+@pytest.mark.parametrize("request_line,status", [
+    (b"POST /nope", 404), (b"POST /", 405), (b"POST /admin/secret", 401), (b"POST /teapot", 405)])
+def test_a_refused_request_body_is_never_answered_as_a_request(healthy, request_line, status):
+    with connect(healthy.port) as sock:
+        sock.sendall(request_line + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+                     % len(SMUGGLED) + SMUGGLED)
+        out = responses_on(sock)
+    assert out.startswith(b"HTTP/1.1 %d " % status), out[:100]
+    assert out.count(b"HTTP/1.1 ") == 1, out
+
+
+def test_413_reaches_a_client_that_keeps_uploading(healthy):
+    # Browsers send the whole body without Expect: 100-continue. The server answers 413 and
+    # reads the rest away before closing, so no TCP reset destroys the answer.
+    body = os.urandom(300000)
+    for _ in range(20):
+        with connect(healthy.port) as sock:
+            sock.settimeout(10)
+            sock.sendall(b"POST /small HTTP/1.1\r\nHost: d\r\nContent-Length: %d\r\n\r\n"
+                         % len(body))
+            try:
+                sock.sendall(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            status = read_response(sock)[0]
+        assert status == 413
+
+
+BAD_HOSTS = [b"evil.example/phish?", b"user@evil.example", b"a b", b"dev.example:80x"]
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
+def test_a_host_that_is_not_host_port_is_400_on_both_ports(healthy, host):
+    raw = b"GET /status?x=1 HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", healthy.redirect_port), timeout=10) as sock:
+        sock.sendall(raw)
+        out = responses_on(sock)
+    assert out.startswith(b"HTTP/1.1 400 ") and b"Location" not in out, out
+    status, headers, _, closed = exchange(healthy.port, raw)
+    assert status == 400 and closed and "Location" not in headers
+
+
+def test_absolute_form_with_userinfo_is_400(healthy):
+    raw = b"GET http://user@evil.example/x HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", healthy.redirect_port), timeout=10) as sock:
+        sock.sendall(raw)
+        out = responses_on(sock)
+    assert out.startswith(b"HTTP/1.1 400 ") and b"Location" not in out, out
+    assert exchange(healthy.port, raw)[0] == 400
+
+
+@pytest.mark.parametrize("host,where", [
+    ("dev.example:8080", "https://dev.example:%d/status?x=1"),
+    ("[::1]:8080", "https://[::1]:%d/status?x=1")])
+def test_a_valid_host_still_redirects(healthy, host, where):
+    conn = http.client.HTTPConnection("127.0.0.1", healthy.redirect_port, timeout=10)
+    conn.request("GET", "/status?x=1", headers={"Host": host})
+    response = conn.getresponse()
+    assert response.status == 301 and response.headers["Location"] == where % healthy.port
+    conn.close()
+
+
+def test_a_generator_handler_never_holds_a_slot(healthy):
+    for _ in range(6):  # more than max_sessions
+        status, _, body = get(healthy.port, "/gen")
+        assert (status, body) == (200, b"generated")
+
+
+def test_a_stuck_handler_is_closed_and_frees_its_slot(healthy):
+    with connect(healthy.port) as sock:
+        sock.sendall(b"GET /stuck HTTP/1.1\r\nHost: d\r\n\r\n")
+        assert closed_by_server(sock, IDLE_TIMEOUT + 3)
+    assert "closed: too slow" in healthy.log()
+
+
+def test_a_handler_content_length_that_lies_is_500(healthy):
+    status, headers, body, closed = exchange(healthy.port,
+                                             b"GET /framing HTTP/1.1\r\nHost: d\r\n\r\n")
+    assert status == 500 and closed
+    assert "handler set Content-Length: 10" in healthy.log()
+
+
+def test_date_and_nosniff_on_every_response(healthy):
+    for path in ("/", "/nothing-here"):
+        _, headers, _ = get(healthy.port, path)
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        when = email.utils.parsedate_to_datetime(headers["Date"])
+        assert abs(when.timestamp() - time.time()) < 60
+
+
+def test_tls_log_says_what_was_checked(healthy):
+    get(healthy.port, "/")
+    line = [l for l in healthy.log().splitlines() if "https client 127.0.0.1:" in l][-1]
+    assert line.endswith("client certificate not requested (client_auth=none) peer=none"), line
+    assert "UNVERIFIED" not in healthy.log()
+
+
+def test_a_connection_that_sends_nothing_after_the_handshake_is_logged(healthy):
+    before = healthy.log().count("https client 127.0.0.1:")
+    with connect(healthy.port):
+        deadline = time.time() + 5
+        while healthy.log().count("https client 127.0.0.1:") == before and time.time() < deadline:
+            time.sleep(0.05)
+    assert healthy.log().count("https client 127.0.0.1:") == before + 1

@@ -32,7 +32,7 @@ async def main():
         r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, ssl=ctx), timeout)
         w.write(b"ping\\n")
         await asyncio.wait_for(w.drain(), timeout)
-        tls.log_connection(w, "client")
+        tls.log_connection(w, "client", ctx)
         print("reply", (await asyncio.wait_for(r.readline(), timeout)).decode().strip())
         w.close()
         await w.wait_closed()

@@ -139,7 +139,7 @@ def test_required_accepts_a_self_signed_client_listed_in_client_cas(unix_image, 
 def test_optional_accepts_both_and_logs_which(device, pki_set):
     assert device.connect() == "hello anonymous"
     assert device.expect("INFO server") == (
-        LINE + "UNVERIFIED (client_auth=optional, no certificate) peer=none")
+        LINE + "no client certificate (client_auth=optional) peer=none")
     # A certificate that is presented must verify (firmware/patches/0005-*): then it is VERIFIED.
     assert device.connect(pki_set["client"]) == "hello CN=client-1"
     assert device.expect("INFO server") == LINE + "VERIFIED peer=CN=client-1"
@@ -185,8 +185,8 @@ def test_openssl_offering_only_a_weak_suite_is_refused(unix_image, tmp_path, pki
         else:  # the control: a suite of the policy
             assert "hello anonymous" in client.stdout, client.stdout + client.stderr
             assert dev.expect("INFO server") == (
-                "INFO server TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384 UNVERIFIED "
-                "(client_auth=none) peer=none")
+                "INFO server TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384 client certificate "
+                "not requested (client_auth=none) peer=none")
 
 
 # --- rotation on flash, no restart -----------------------------------------------------------------

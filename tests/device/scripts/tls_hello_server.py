@@ -9,7 +9,7 @@ port, client_auth = int(sys.argv[1]), sys.argv[2]
 async def handle(r, w):
     try:
         await r.readline()
-        subject = tls.log_connection(r, "server")
+        subject = tls.log_connection(r, "server", ctx)
         w.write(("hello %s\n" % (subject or "anonymous")).encode())
         await w.drain()
     except Exception as e:
@@ -19,6 +19,7 @@ async def handle(r, w):
     await w.wait_closed()
 
 async def main():
+    global ctx
     try:
         ctx = tls.server_context(client_auth)
     except tls.TLSError as e:
