@@ -14,6 +14,10 @@ field_value = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0
                       max_size=40).map(str.strip)
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
 segment = text.filter(lambda s: s and "/" not in s).map(lambda s: s[:12])
+# What a file system could read as something else is refused (see the test below): '\\' and
+# NUL, drive-like "C:", trailing dots and spaces, FAT short aliases ("~1").
+servable = segment.filter(lambda s: "\\" not in s and "~" not in s and s[-1] not in ". "
+                          and not (len(s) == 2 and s[1] == ":"))
 FRAMING = {"host", "content-length", "transfer-encoding", "connection", "expect"}
 header = st.tuples(token.filter(lambda n: n.lower() not in FRAMING), field_value)
 
@@ -69,7 +73,7 @@ def chunked(body, sizes):
 @st.composite
 def requests(draw):
     method = draw(st.sampled_from(http.METHODS))
-    segments = draw(st.lists(segment, max_size=4))
+    segments = draw(st.lists(servable, max_size=4))
     query = draw(st.dictionaries(text.filter(bool).map(lambda s: s[:8]), text.map(lambda s: s[:8]),
                                  max_size=3))
     headers = draw(st.lists(header, max_size=8))
@@ -158,3 +162,16 @@ def test_response_head_is_never_split(headers, status):
     assert len(lines) == len(headers) + 3  # status line, one per header, blank, trailing ""
     assert b"\n" not in out.replace(b"\r\n", b"")
     assert b"\r" not in out.replace(b"\r\n", b"")
+
+
+@given(st.lists(servable, max_size=3), st.sampled_from(["\\", "a\\b", "C:", "x.", "x ", "ADMINI~1"]),
+       st.lists(servable, max_size=3))
+def test_a_segment_a_file_system_reads_differently_is_400(before, bad, after):
+    target = "/" + "/".join(quote(s, safe="") for s in before + [bad] + after)
+    raw = ("GET %s HTTP/1.1\r\nHost: d\r\n\r\n" % target).encode()
+    try:
+        http.RequestParser().feed(raw)
+    except http.HTTPError as e:
+        assert e.status == 400 and e.close
+    else:
+        raise AssertionError("%r was accepted" % target)

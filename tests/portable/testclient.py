@@ -158,11 +158,15 @@ class TestClient:
 
     def __init__(self, app):
         self.app = app
-        self.log = []
-        log.output = self.log.append
+        self.log = []  # the lines netsec.log wrote while this client ran the server
 
     async def serve(self, stream):
-        await self.app.serve_stream(stream, PEER)
+        output = log.output
+        log.output = self.log.append
+        try:
+            await self.app.serve_stream(stream, PEER)
+        finally:
+            log.output = output
 
     def exchange(self, raw, step=None, methods=()):
         """Send raw on one connection, then end it; -> (replies, whether the server closed

@@ -1,7 +1,7 @@
 """The portable unit tests (tests/portable/test_*.py) run inside the QEMU guest as well.
 
-They are copied with check.py and run.py to /portable on the guest's filesystem, then run.py's
-run([...]) runs one module and prints "N passed, M failed".
+They are copied with check.py, run.py and testclient.py to /portable on the guest's filesystem,
+then run.py's run([...]) runs one module and prints "N passed, M failed".
 """
 import re
 from pathlib import Path
@@ -19,7 +19,7 @@ GUEST_DIR = "/portable"
 def portable_files(qemu_guest):
     """Copy the runner and every portable test module to the guest, once."""
     qemu_guest.makedirs(GUEST_DIR)
-    for name in ["check", "run"] + MODULES:
+    for name in ["check", "run", "testclient"] + MODULES:
         qemu_guest.write("%s/%s.py" % (GUEST_DIR, name), (PORTABLE / (name + ".py")).read_bytes())
 
 
