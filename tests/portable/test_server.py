@@ -328,3 +328,28 @@ def test_a_trickling_body_is_closed_when_it_falls_below_min_rate():
 
     late, steps = run(scenario())
     assert late and steps < 5, steps
+
+
+def test_the_watchdog_ends_a_stuck_handler_and_frees_its_slot_at_once():
+    app = make_app(max_sessions=1)
+
+    @app.route("/stuck")
+    async def stuck(request):
+        import asyncio
+        await asyncio.Event().wait()
+
+    async def scenario():
+        import asyncio
+        import time
+        stream = MemoryStream(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n", hold=True)
+        task = asyncio.create_task(app.serve_stream(stream, ("192.0.2.1", 1)))
+        for _ in range(10):
+            await asyncio.sleep_ms(1)
+        assert app.stats["active"] == 1
+        app.check_sessions(time.ticks_add(time.ticks_ms(), app.idle_timeout * 1000 + 1))
+        assert stream.closed and app.stats["active"] == 0  # before the task even runs again
+        assert app.stats["timed_out"] == 1
+        await task
+        return app.stats["active"]
+
+    assert run(scenario()) == 0
