@@ -216,6 +216,9 @@ class Server(Router):
         idlest = None
         for session in list(self._sessions):
             if session.deadline is not None and time.ticks_diff(now, session.deadline) >= 0:
+                if session.lingering:  # the end of a linger: no fault
+                    self._end(session, None)
+                    continue
                 self.stats["timed_out"] += 1
                 self._end(session, _why_late(session, now))
             elif session.idle_since is not None and (

@@ -45,6 +45,7 @@ class Session:
         self.timed_out = None  # what was too slow, once the watchdog closed the connection
         self.idle_since = time.ticks_ms()
         self.closed = False
+        self.lingering = False
         self.task = asyncio.current_task()
         self._established = established  # called once the TLS handshake is complete
         self._phase = self._moved = 0
@@ -193,7 +194,7 @@ class Session:
         if self.http.head is not None and self.http.body.done:
             return  # the request was read whole: nothing more is coming
         end = time.ticks_add(time.ticks_ms(), LINGER * 1000)
-        self.timed_out = None
+        self.lingering = True  # its deadline is the linger's end, not a fault
         try:
             while True:
                 # Until the client closes, stays quiet for LINGER_QUIET, or LINGER is over.
@@ -204,8 +205,6 @@ class Session:
                 self.start = self.end
         except (OSError, asyncio.CancelledError):
             pass
-        if self.timed_out:
-            self.timed_out = None  # the linger's end is no fault to report
 
     async def respond(self, method, response, close):
         server = self.server
