@@ -231,11 +231,11 @@ address, port, host = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 async def main():
     try:
-        r, w = await asyncio.wait_for(
-            asyncio.open_connection(address, port, ssl=tls.client_context(host)), 10)
+        ctx = tls.client_context(host)
+        r, w = await asyncio.wait_for(asyncio.open_connection(address, port, ssl=ctx), 10)
         w.write(b"ping\\n")
         await w.drain()
-        tls.log_connection(w, "client")
+        tls.log_connection(w, "client", ctx)
         print("reply", (await asyncio.wait_for(r.readline(), 10)).decode().strip())
         w.close()
         await w.wait_closed()
