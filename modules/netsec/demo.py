@@ -13,7 +13,7 @@ import time
 
 import Net_Security
 from netsec import der, log, tls
-from netsec.server import Response, Server
+from netsec.server import Response, Server, url
 
 STYLE = b"""body { font-family: sans-serif; margin: 2em auto; max-width: 40em; color: #222; }
 h1 { font-size: 1.4em; } table { border-collapse: collapse; }
@@ -118,7 +118,8 @@ def main(port=None, www="www", host=None):
     host = host or ("127.0.0.1" if on_unix else "0.0.0.0")
     _ensure_www(www)
     app = make_app(port, host, www)
-    log.info("demo: open https://%s:%d/" % ("127.0.0.1" if host == "0.0.0.0" else host, port))
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    log.info("demo: open " + url("https", shown, port))
     app.run()
 
 

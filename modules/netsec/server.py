@@ -32,8 +32,8 @@ from netsec.session import Session, log_fault
 RECLAIM_IDLE_MS = 1000
 DROP_LOG_MS = 10000  # at most one "backlog full" line per this many ms
 
-def _url(scheme, host, port):
-    # An IPv6 address is written in brackets in a URL (RFC 3986 3.2.2).
+def url(scheme, host, port):
+    """scheme://host:port/, an IPv6 address in brackets (RFC 3986 3.2.2)."""
     return "%s://%s:%d/" % (scheme, "[%s]" % host if ":" in host else host, port)
 
 
@@ -143,11 +143,11 @@ class Server(Router):
         self._running = True
         self._listen(self.port, self._accept, "https")
         log.info("netsec https server on %s (%d sessions)"
-                 % (_url("https", self.host, self.port), self.max_sessions))
+                 % (url("https", self.host, self.port), self.max_sessions))
         if self.redirect_port is not None:
             self._listen(self.redirect_port, self._redirect, "http")
             log.info("plain http on %s only redirects to https"
-                     % _url("http", self.host, self.redirect_port))
+                     % url("http", self.host, self.redirect_port))
         self._tasks.append(asyncio.create_task(self._watchdog()))
 
     def _listen(self, port, handler, scheme):
@@ -166,7 +166,7 @@ class Server(Router):
             if s is not None:
                 s.close()
             self._running = False
-            raise OSError("cannot listen on %s: %s" % (_url(scheme, self.host, port),
+            raise OSError("cannot listen on %s: %s" % (url(scheme, self.host, port),
                                                        _listen_error(e)))
         from asyncio.stream import Server as Listener  # what start_server() returns
         listener = Listener()
