@@ -261,6 +261,7 @@ class RequestHead:
     def __init__(self, method, target, version, headers):
         self.method = method
         self.target = target  # as sent, still percent-encoded
+        self.origin_form = "/"  # the target's "/path?query" as sent, also of an absolute-form
         self.version = version  # "HTTP/1.1" or "HTTP/1.0"
         self.headers = headers
         self.host = None
@@ -301,6 +302,7 @@ def _split_target(head, target):
         target = rest[cut:]
         if target[:1] != b"/":
             target = b"/" + target
+    head.origin_form = target.decode()
     q = target.find(b"?")
     raw_path = target if q < 0 else target[:q]
     if q >= 0:

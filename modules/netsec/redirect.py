@@ -15,9 +15,8 @@ def https_location(head, https_port):
     if not host:
         raise HTTPError(400, "no Host to redirect to", True)
     port = "" if https_port == 443 else ":%d" % https_port
-    # The target as sent (still encoded, with its query) unless it was absolute-form.
-    target = head.target if head.target[:1] == "/" else head.path
-    return "https://" + host + port + target
+    # As sent (still encoded, with its query): a decoded path could hold CR LF or a '?'.
+    return "https://" + host + port + head.origin_form
 
 
 async def redirect_one(server, stream):

@@ -4,6 +4,7 @@ from check import raises
 from testclient import MemoryStream, TestClient, parse_responses, run
 
 from netsec import http
+from netsec.redirect import https_location
 from netsec.server import BasicAuth, HTTPError, Response, Server, hash_password
 
 SMUGGLED = b"GET /open HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -253,6 +254,21 @@ def test_split_authority():
     assert http.split_authority("[::1]:8080") == ("[::1]", 8080)
     assert http.split_authority("192.0.2.1") == ("192.0.2.1", None)
     assert http.split_authority("dev.example:") == ("dev.example", None)
+
+
+def test_the_redirect_keeps_an_absolute_form_target_as_sent():
+    # Its path and query still percent-encoded, as for origin-form: decoded, %3f became a '?',
+    # the query was dropped, and %0d%0a put CR LF in Location (the client got no answer).
+    for target, location in ((b"http://dev/x?q=1", "https://dev:8443/x?q=1"),
+                             (b"http://dev/x%3fy", "https://dev:8443/x%3fy"),
+                             (b"http://dev/%0d%0aSet-Cookie:a",
+                              "https://dev:8443/%0d%0aSet-Cookie:a"),
+                             (b"http://dev?q=1", "https://dev:8443/?q=1"),
+                             (b"/x%20y?q=%41", "https://dev:8443/x%20y?q=%41")):
+        parser = http.RequestParser()
+        raw = b"GET " + target + b" HTTP/1.1\r\nHost: dev\r\n\r\n"
+        parser.feed(raw, 0, len(raw))
+        assert https_location(parser.head, 8443) == location, target
 
 
 # --- 4. paths that name something else on FAT or littlefs --------------------------------------
