@@ -227,40 +227,52 @@ class Session:
                     await self.send(body)
             else:
                 await self.send(out)
-                await self._send_stream(body, chunked)
+                if not await self._send_stream(body, chunked, length):
+                    log.error("%s: response body for %s ended short of its Content-Length %d;"
+                              " connection closed" % (self.who, self.http.head.path, length))
+                    return  # not sent whole: the connection stays unusable, and closes
         finally:
             if hasattr(body, "close"):
                 body.close()
         self.http.response_done()
 
-    async def _send_stream(self, body, chunked):
+    async def _send_stream(self, body, chunked, left):
+        """Send a file's or an iterator's pieces, as chunks or until the stream ends; with a
+        Content-Length (left) exactly that many bytes: a file that grew since its stat is cut
+        there. False when the body ended short of it: only closing can tell the client then."""
         if hasattr(body, "readinto"):  # a file: stream it through a small buffer
             chunk = bytearray(BUFFER_SIZE)
             view = memoryview(chunk)
-            while True:
+            while left != 0:
                 n = body.readinto(chunk)
                 if not n:
                     break
-                if chunked:
-                    await self.send(http.chunk_head(n) + view[:n] + b"\r\n")
-                else:
-                    await self.send(view[:n])
+                left = await self._send_piece(view[:n], chunked, left)
         else:
             async_iter = hasattr(body, "__aiter__")
             iterator = body.__aiter__() if async_iter else iter(body)
-            while True:
+            while left != 0:
                 try:
                     piece = await iterator.__anext__() if async_iter else next(iterator)
                 except (StopAsyncIteration, StopIteration):
                     break
                 if isinstance(piece, str):
                     piece = piece.encode()
-                if not piece:
-                    continue
-                await self.send(http.chunk_head(len(piece)) + piece + b"\r\n" if chunked
-                                else piece)
+                if piece:
+                    left = await self._send_piece(piece, chunked, left)
         if chunked:
             await self.send(http.LAST_CHUNK)
+        return not left
+
+    async def _send_piece(self, piece, chunked, left):
+        # One piece, as a chunk or at most the left bytes of it; -> what is left (None: no limit).
+        if chunked:
+            await self.send(http.chunk_head(len(piece)) + piece + b"\r\n")
+            return None
+        if left is not None and len(piece) > left:
+            piece = piece[:left]
+        await self.send(piece)
+        return None if left is None else left - len(piece)
 
 
 # On MicroPython a coroutine and a generator are the same type; on CPython they differ.

@@ -219,6 +219,35 @@ def test_handler_framing_headers_are_owned_by_the_server():
     assert replies[0].all("connection") == ["close"] and replies[0].body == b"bye"
 
 
+def test_a_file_that_changed_size_since_its_stat_never_breaks_the_framing():
+    # Response.file sends the size stat() gave: a file written meanwhile (an upload into a
+    # served directory) has more or fewer bytes by the time it is read. More were sent after
+    # the body, where the client reads the next response; with fewer, the client waited for
+    # bytes that never came while the server answered its next request.
+    import io
+
+    app = Server()
+
+    @app.route("/file/<size>")
+    async def file(request):
+        response = Response(io.BytesIO(b"0123456789"), content_type="text/plain")
+        response.length = int(request.params["size"])  # what Response.file's stat said
+        return response
+
+    @app.route("/open")
+    async def open_(request):
+        return "open"
+
+    next_request = b"GET /open HTTP/1.1\r\nHost: a\r\n\r\n"
+    replies, _ = TestClient(app).exchange(b"GET /file/4 HTTP/1.1\r\nHost: a\r\n\r\n"
+                                          + next_request)
+    assert [(r.status, r.body) for r in replies] == [(200, b"0123"), (200, b"open")]
+    stream = MemoryStream(b"GET /file/20 HTTP/1.1\r\nHost: a\r\n\r\n" + next_request)
+    run(TestClient(app).serve(stream))
+    assert bytes(stream.out).endswith(b"\r\n\r\n0123456789"), bytes(stream.out)
+    assert stream.closed  # the body is short of its Content-Length: only closing says so
+
+
 def test_every_handler_return_value_works_or_is_a_500():
     client = TestClient(handler_app())
     reply = client.request("GET", "/gen")
