@@ -4,7 +4,9 @@ Rows 1-3 count guest instructions in the QEMU Cortex-M3 image (repeatable to the
 measured on two boots to show it), row 4 times the unix image's HTTPS servers against each
 other on loopback (ratios from one run, servers taking turns), rows 5 and 6 are sizes from the
 builds (row 6: the real boards `make boards` built), row 7 counts handshake instructions again
-in the same image compiled for Armv6-M (the RP2040's instruction set) on the same machine.
+in the same image compiled for Armv6-M (the RP2040's instruction set) on the same machine,
+row 8 counts what the demo server in the networked M3 and M4 images runs per request from the
+host (bench/cortex_m_https.py; `bench/run.py network` measures only that row).
 """
 import datetime
 import json
@@ -16,11 +18,15 @@ from pathlib import Path
 
 import boards
 import cortex_m
+import cortex_m_https
 import footprint
 import https
 
 ROOT = Path(__file__).resolve().parents[1]
 QEMU_IMAGE = ROOT / "build" / "qemu" / "MPS2_AN385" / "firmware.elf"
+# Row 8: the networked images, Cortex-M3 and Cortex-M4.
+NETWORK_IMAGES = (("QEMU M3", QEMU_IMAGE),
+                  ("QEMU M4", ROOT / "build" / "qemu" / "MPS2_AN386" / "firmware.elf"))
 # The same image compiled for Armv6-M (the RP2040's Cortex-M0+), run on the same M3 machine.
 ARMV6M_IMAGE = ROOT / "build" / "qemu" / "MPS2_AN385_ARMV6M" / "firmware.elf"
 UNIX_IMAGE = ROOT / "build" / "unix" / "micropython"
@@ -165,6 +171,34 @@ def _rows_boards(r):
              "") for board, b in r.items()]
 
 
+def _rows_network(results):
+    def spread(figure, value=_minstr):
+        return "%s ± %s" % (value(figure["mean"]), value(figure["spread"]))
+
+    def per_byte(n):
+        return "%.1f" % n
+
+    rows = []
+    for name, r in results.items():
+        rows += [
+            ("8", "Demo over lwIP: first HTTPS request, TCP SYN to the last byte of the page, "
+             "full handshake (default credentials; host: curl)", name, spread(r["first_request"]),
+             "each new connection after it %s" % spread(r["new_connection_request"]), ""),
+            ("8", "Demo over lwIP: one keep-alive GET of the page (host: CPython http.client)",
+             name, spread(r["keep_alive_get"]), "", ""),
+            ("8", "Demo over lwIP: a 256 KB static file on a keep-alive session, instructions "
+             "per byte (host: CPython)", name, spread(r["static_per_byte"], per_byte), "", ""),
+            ("8", "Demo over lwIP: keep-alive TLS sessions served at once before one fails",
+             name, " / ".join(str(n) for n in r["sessions_that_fit"]),
+             "two boots; then: %s" % " / ".join(r["next_session_failed_with"]), ""),
+        ]
+    return rows
+
+
+def _measure_network():
+    return {name: cortex_m_https.measure(image) for name, image in NETWORK_IMAGES}
+
+
 def table(rows):
     header = ("#", "Measurement", "Image", "Figure", "Peer / detail", "Ratio")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -174,8 +208,25 @@ def table(rows):
 
 # --- running ---------------------------------------------------------------------------------
 
+def main_network():
+    """`bench/run.py network`: only row 8, its figures put into an existing results.json."""
+    for _, image in NETWORK_IMAGES:
+        if not image.is_file():
+            raise SystemExit("bench: %s not found: build the images with `make images`" % image)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    print("bench: row 8, the demo over lwIP in the M3 and M4 images, two boots each ...", flush=True)
+    results["network"] = _measure_network()
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    print(table(_rows_network(results["network"])))
+    print("Row 8: %s; only the guest's instructions while running count (not its time asleep "
+          "in WFI), less two empty marks; mean ± spread (max - min) of all samples of two boots."
+          % next(iter(results["network"].values()))["qemu"])
+
+
 def main():
-    for image in (QEMU_IMAGE, ARMV6M_IMAGE, UNIX_IMAGE):
+    for image in (QEMU_IMAGE, ARMV6M_IMAGE, UNIX_IMAGE) + tuple(i for _, i in NETWORK_IMAGES):
         if not image.is_file():
             raise SystemExit("bench: %s not found: build the images with `make bench`" % image)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -190,12 +241,15 @@ def main():
     results["https"] = https.measure(UNIX_IMAGE, OUT_DIR)
     print("bench: row 7, the Armv6-M image's handshakes ...", flush=True)
     results["armv6m"] = cortex_m.measure_handshakes(ARMV6M_IMAGE)
+    print("bench: row 8, the demo over lwIP in the M3 and M4 images ...", flush=True)
+    results["network"] = _measure_network()
     results["boards"] = boards.measure()
     results["seconds"] = round(time.monotonic() - started)
 
     https_rows, https_notes = _rows_https(results["https"])
     rows = _rows_cortex_m(results["cortex_m"]) + https_rows + _rows_footprint(results["footprint"])
     rows += _rows_boards(results["boards"]) + _rows_armv6m(results["armv6m"], results["cortex_m"])
+    rows += _rows_network(results["network"])
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     build = results["cortex_m"]["build"]
     print()
@@ -220,4 +274,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main_network() if sys.argv[1:] == ["network"] else main()

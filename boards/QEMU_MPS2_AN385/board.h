@@ -10,6 +10,8 @@
 void netsec_ticks_init(void);
 void netsec_systick_handler(void);
 uint64_t netsec_ticks_us64(void);
+// System clock cycles since boot not spent asleep in WFI (machine.busy_cycles()).
+uint64_t netsec_busy_cycles(void);
 
 // uart_stdin.c: console input through the UART0 receive interrupt.
 void netsec_uart_stdin_init(void);

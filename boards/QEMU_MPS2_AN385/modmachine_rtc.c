@@ -8,6 +8,13 @@
 #include "shared/timeutils/timeutils.h"
 #include "board.h"
 
+// machine.busy_cycles(): system clock cycles (MPS2_SYSCLK_HZ) since boot not spent asleep
+// waiting for an interrupt (ticks.c), as an int; for benchmarks under `qemu -icount`.
+static mp_obj_t machine_busy_cycles(void) {
+    return mp_obj_new_int_from_ull(netsec_busy_cycles());
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(machine_busy_cycles_obj, machine_busy_cycles);
+
 static const mp_obj_base_t machine_rtc_obj;
 
 static mp_obj_t machine_rtc_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {

@@ -29,11 +29,13 @@
 #undef MICROPY_PY_MACHINE_INCLUDEFILE
 #define MICROPY_PY_MACHINE_INCLUDEFILE "modmachine_rtc.c"
 #define MICROPY_PY_MACHINE_EXTRA_GLOBALS \
-    { MP_ROM_QSTR(MP_QSTR_RTC), MP_ROM_PTR(&machine_rtc_type) },
+    { MP_ROM_QSTR(MP_QSTR_RTC), MP_ROM_PTR(&machine_rtc_type) }, \
+    { MP_ROM_QSTR(MP_QSTR_busy_cycles), MP_ROM_PTR(&machine_busy_cycles_obj) },
 
 // Sleep until the next interrupt (the 1 ms tick or a received character) instead of spinning:
-// QEMU then leaves the host CPU idle.
-#define MICROPY_INTERNAL_WFE(TIMEOUT_MS) __asm volatile ("wfi")
+// QEMU then leaves the host CPU idle. ticks.c counts the time asleep (machine.busy_cycles()).
+#define MICROPY_INTERNAL_WFE(TIMEOUT_MS) netsec_idle_wait()
+void netsec_idle_wait(void);
 
 // Runs at every boot and soft reset (board.c).
 #define MICROPY_PORT_INIT_FUNC netsec_board_init()

@@ -52,11 +52,30 @@ mp_uint_t mp_hal_ticks_us(void) {
     return (mp_uint_t)netsec_ticks_us64();
 }
 
-mp_uint_t mp_hal_ticks_cpu(void) {
+static uint64_t cycles_since_boot(void) {
     uint64_t ms;
     uint32_t cycles;
     ticks_now(&ms, &cycles);
-    return (mp_uint_t)(ms * CYCLES_PER_MS + cycles);
+    return ms * CYCLES_PER_MS + cycles;
+}
+
+mp_uint_t mp_hal_ticks_cpu(void) {
+    return (mp_uint_t)cycles_since_boot();
+}
+
+// System clock cycles spent asleep in WFI since boot. Benchmarks subtract them: under
+// `qemu -icount` the clock jumps while the guest sleeps, by however long the host took to
+// send the next packet, so only the cycles spent running repeat.
+static uint64_t idle_cycles;
+
+void netsec_idle_wait(void) {
+    uint64_t before = cycles_since_boot();
+    __asm volatile ("wfi");
+    idle_cycles += cycles_since_boot() - before;
+}
+
+uint64_t netsec_busy_cycles(void) {
+    return cycles_since_boot() - idle_cycles;
 }
 
 void mp_hal_delay_us(mp_uint_t us) {

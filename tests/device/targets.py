@@ -10,6 +10,7 @@ Host services the device connects to listen on 127.0.0.1:target.service_port(nam
 dials target.service_host:target.device_port(name, host_port). On QEMU those are guestfwd
 forwards fixed when the guest boots (10.0.2.100:465 and :587 for the mail relays).
 """
+import os
 import time
 from pathlib import Path
 
@@ -19,6 +20,16 @@ from netsec_cli.device import DeviceError
 
 # The guest ports the QEMU target forwards to host services, by name.
 GUEST_SERVICES = {"tls": 465, "starttls": 587}
+
+
+def replace_file(path, data):
+    """Replace a file the way a copy does, a few seconds later: flash file systems keep
+    modification times in whole seconds, and netsec.tls notices changes by size and mtime."""
+    previous = os.stat(path).st_mtime if path.exists() else 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    later = max(previous + 3, os.stat(path).st_mtime)
+    os.utime(path, (later, later))
 
 
 class UnixTarget:
@@ -57,6 +68,10 @@ class UnixTarget:
     def device_port(self, name, host_port):
         return host_port
 
+    def replace(self, program, flash, path, data):
+        """Replace the file `path` (relative to the flash) while the program runs."""
+        replace_file(Path(flash) / path, data)
+
 
 class QemuTarget:
     name = "qemu"
@@ -94,6 +109,19 @@ class QemuTarget:
     def device_port(self, name, host_port):
         return GUEST_SERVICES[name]
 
+    def replace(self, program, flash, path, data):
+        """Replace the file `path` the way `netsec deploy` does on a board: the copy interrupts
+        the running program (the console is the only way in), writes the file under another
+        name and renames it into place; then the same program starts again in the same
+        interpreter, with no reboot or soft reset, so netsec.tls still holds the credentials
+        in use before and compares the new ones with them."""
+        program.stop()
+        remote = "/" + Path(path).as_posix()
+        self.guest.makedirs(remote.rsplit("/", 1)[0] or "/")
+        time.sleep(1)  # a later whole second than the file it replaces: a new mtime
+        self.guest.write_atomic(remote, data, partial="/netsec-deploy.part")
+        program.restart()
+
 
 # Run in the guest before a program: an empty filesystem (only what the test's flash holds).
 _WIPE = """
@@ -126,10 +154,20 @@ class GuestProgram:
                 guest.makedirs(remote)
             else:
                 guest.write(remote, path.read_bytes())
-        argv = ["script"] + [str(a) for a in args]
-        guest.start("import sys\nsys.argv[:] = %r\n%s" % (argv, script))
+        self._code = "import sys\nsys.argv[:] = %r\n%s" % (["script"] + [str(a) for a in args],
+                                                         script)
+        guest.start(self._code)
         self._seen = 0
         self._result = None  # (printed, traceback) once it ended
+
+    def restart(self):
+        """Start the script again once stop()ped, in the same interpreter: modules stay
+        imported with their state. A new asyncio loop and a collection first, so the sockets
+        the interrupted program held are closed (their finalisers) and its ports free."""
+        self.guest.start("import asyncio, gc\nasyncio.new_event_loop()\ngc.collect()\n"
+                         + self._code)
+        self._seen = 0
+        self._result = None
 
     @property
     def output(self):

@@ -1,7 +1,6 @@
 """netsec.tls server contexts on the unix image against real TLS clients (CPython ssl, openssl):
 client-certificate modes, revocation, the cipher policy, and credentials rotated on "flash"
-while the server runs."""
-import os
+while the server runs (the server certificate's rotation on the networked QEMU guest too)."""
 import socket
 import ssl
 import subprocess
@@ -10,7 +9,8 @@ import pytest
 
 import certfactory as pki
 from harness import CERTS, require_tool
-from mpy import HELLO_SERVER, OVERRIDE_DIR, MicroPython, write_credentials
+from mpy import HELLO_SERVER, OVERRIDE_DIR, write_credentials
+from targets import UnixTarget, replace_file as replace
 
 pytestmark = pytest.mark.device
 
@@ -43,17 +43,23 @@ def credentials(flash, pki_set, **fields):
 class Device:
     """SERVER on the image, started once its flash is ready; connect() is a CPython ssl client."""
 
-    def __init__(self, image, tmp_path, pki_set, client_auth):
-        self.image, self.client_auth = image, client_auth
+    def __init__(self, target, tmp_path, pki_set, client_auth):
+        self.target, self.client_auth = target, client_auth
         self.tmp_path = tmp_path
         self.flash = tmp_path / "flash"
         self.server_ca = pki.write(tmp_path / "server-ca.pem", pki_set["server_ca"][0])
         self.mp = self.port = None
 
     def start(self):
-        self.mp = MicroPython(self.image, HELLO_SERVER, self.flash, [_free_port(), self.client_auth])
-        self.port = self.mp.ready()
+        listen, self.port = self.target.listen_ports(443)
+        self.mp = self.target.program(HELLO_SERVER, self.flash,
+                                      [listen, self.client_auth, self.target.listen_host])
+        self.mp.expect("ready ")
         return self
+
+    def replace(self, path, data):
+        """Replace a file on the device's flash while the server runs (the target's way)."""
+        self.target.replace(self.mp, self.flash, path, data)
 
     def connect(self, identity=None):
         """Send a line with identity=(cert, key) (or none); the reply, or the ssl error."""
@@ -81,16 +87,10 @@ class Device:
             self.mp.stop()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def device(unix_image, tmp_path, pki_set, request):
     """The device server with pki_set's credentials, client_auth from the test's parameter."""
-    dev = Device(unix_image, tmp_path, pki_set, request.param)
+    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, request.param)
     credentials(dev.flash, pki_set)
     with dev:
         yield dev.start()
@@ -125,7 +125,7 @@ def test_required_accepts_a_good_client_and_logs_its_subject(device, pki_set):
 
 def test_required_accepts_a_self_signed_client_listed_in_client_cas(unix_image, tmp_path, pki_set):
     ca_cert, ca_key = pki.ca("sensor-9")  # self-signed, used directly as the client's identity
-    dev = Device(unix_image, tmp_path, pki_set, "required")
+    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "required")
     credentials(dev.flash, pki_set, CLIENT_CAS=(pki.der(ca_cert),))
     with dev:
         dev.start()
@@ -150,7 +150,7 @@ def test_optional_accepts_both_and_logs_which(device, pki_set):
 @pytest.mark.parametrize("client_auth", ["required", "optional"])
 def test_a_revoked_client_certificate_is_rejected(unix_image, tmp_path, pki_set, client_auth):
     revoked, _ = pki_set["revoked"]
-    dev = Device(unix_image, tmp_path, pki_set, client_auth)
+    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, client_auth)
     credentials(dev.flash, pki_set, REVOKED={
         revoked.issuer.public_bytes(): (12345, revoked.serial_number)})
     with dev:
@@ -170,7 +170,7 @@ def test_a_revoked_client_certificate_is_rejected(unix_image, tmp_path, pki_set,
                                             ("ECDHE-ECDSA-AES256-GCM-SHA384", False)])
 def test_openssl_offering_only_a_weak_suite_is_refused(unix_image, tmp_path, pki_set, suite, refused):
     openssl = require_tool("openssl")
-    dev = Device(unix_image, tmp_path, pki_set, "none")
+    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "none")
     credentials(dev.flash, pki_set)
     with dev:
         dev.start()
@@ -191,21 +191,11 @@ def test_openssl_offering_only_a_weak_suite_is_refused(unix_image, tmp_path, pki
 
 # --- rotation on flash, no restart -----------------------------------------------------------------
 
-def replace(path, data):
-    """Replace a file the way a copy does, a few seconds later: flash file systems keep
-    modification times in whole seconds, and netsec.tls notices changes by size and mtime."""
-    previous = os.stat(path).st_mtime if path.exists() else 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    later = max(previous + 3, os.stat(path).st_mtime)
-    os.utime(path, (later, later))
-
-
 def test_rollover_old_and_new_ca_then_old_removed(unix_image, tmp_path, pki_set):
     old_ca, new_ca = pki.ca("Client CA 2025"), pki.ca("Client CA 2026")
     old_client = pki.leaf(old_ca, hosts=(), cn="old-client", usage=pki.CLIENT_AUTH)
     new_client = pki.leaf(new_ca, hosts=(), cn="new-client", usage=pki.CLIENT_AUTH)
-    dev = Device(unix_image, tmp_path, pki_set, "required")
+    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "required")
     override = credentials(dev.flash, pki_set, CLIENT_CAS=(pki.der(old_ca[0]), pki.der(new_ca[0])))
     with dev:
         dev.start()
@@ -230,7 +220,7 @@ def test_rollover_with_der_files(unix_image, tmp_path, pki_set):
     old_ca, new_ca = pki.ca("Client CA 2025"), pki.ca("Client CA 2026")
     old_client = pki.leaf(old_ca, hosts=(), cn="old-client", usage=pki.CLIENT_AUTH)
     new_client = pki.leaf(new_ca, hosts=(), cn="new-client", usage=pki.CLIENT_AUTH)
-    dev = Device(unix_image, tmp_path, pki_set, "required")
+    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "required")
     credentials(dev.flash, pki_set)
     folder = dev.flash / OVERRIDE_DIR
     with dev:
@@ -253,7 +243,7 @@ def test_rollover_with_der_files(unix_image, tmp_path, pki_set):
 def test_a_corrupt_replacement_leaves_the_old_credentials_in_force(unix_image, tmp_path, pki_set,
                                                                    corruption):
     new_ca = pki.ca("Client CA 2026")
-    dev = Device(unix_image, tmp_path, pki_set, "required")
+    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "required")
     override = credentials(dev.flash, pki_set)
     folder = dev.flash / OVERRIDE_DIR
     with dev:
@@ -282,26 +272,30 @@ def test_a_corrupt_replacement_leaves_the_old_credentials_in_force(unix_image, t
     assert dev.mp.output.count("ERROR tls: refused") == 1, "reported once, not per connection"
 
 
-def test_server_certificate_rotation_refuses_a_key_of_another_certificate(unix_image, tmp_path,
+def test_server_certificate_rotation_refuses_a_key_of_another_certificate(target, tmp_path,
                                                                           pki_set):
     new_cert, new_key = pki.leaf(pki_set["server_ca"], hosts=("localhost",), cn="localhost-2026")
     other_cert, other_key = pki.leaf(pki_set["server_ca"], hosts=("localhost",), cn="other")
-    dev = Device(unix_image, tmp_path, pki_set, "none")
+    dev = Device(target, tmp_path, pki_set, "none")
     credentials(dev.flash, pki_set)
-    folder = dev.flash / OVERRIDE_DIR
     with dev:
         dev.start()
         assert served_subject(dev) == "CN=localhost"
-        replace(folder / "SERVER_CERT.der", pki.der(new_cert))  # copied first: key not there yet
+        # Copied first: its key is not there yet.
+        dev.replace(OVERRIDE_DIR + "/SERVER_CERT.der", pki.der(new_cert))
         assert served_subject(dev) == "CN=localhost"
         error = dev.expect("ERROR tls: refused the new credentials")
         assert ("SERVER_KEY (%s/Net_Security.py) does not belong to SERVER_CERT (%s/SERVER_CERT.der)"
                 % (OVERRIDE_DIR, OVERRIDE_DIR)) in error
-        replace(folder / "SERVER_KEY.der", pki.der(other_key))  # the wrong key
+        dev.replace(OVERRIDE_DIR + "/SERVER_KEY.der", pki.der(other_key))  # the wrong key
         assert served_subject(dev) == "CN=localhost"
-        replace(folder / "SERVER_KEY.der", pki.der(new_key))  # the right one
+        dev.replace(OVERRIDE_DIR + "/SERVER_KEY.der", pki.der(new_key))  # the right one
         assert served_subject(dev) == "CN=localhost-2026"
-        assert dev.mp.process.poll() is None, "still the same server process"
+        assert target.running(dev.mp)
+    # Only a server that still held the old credentials says so: no restart on unix, and on
+    # the guest no reboot or soft reset (the program started again in the same interpreter).
+    assert "INFO tls: new credentials from %s/ in use for new connections" % OVERRIDE_DIR \
+        in dev.mp.output
 
 
 def served_subject(dev):
@@ -317,7 +311,7 @@ def served_subject(dev):
 
 def test_a_broken_override_at_boot_falls_back_to_the_frozen_credentials(unix_image, tmp_path,
                                                                         pki_set):
-    dev = Device(unix_image, tmp_path, pki_set, "none")
+    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "none")
     credentials(dev.flash, pki_set, FORMAT=2)
     dev.server_ca = str(CERTS / "ca.pem")  # the frozen identity's CA
     with dev:

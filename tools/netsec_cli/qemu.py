@@ -93,7 +93,8 @@ def machine_for(image):
 
 def qemu_command(image, icount=False, network=None):
     """The qemu-system-arm command line that runs `image` with the console UART on a pty, on
-    `network` (a GuestNetwork) or with no network at all."""
+    `network` (a GuestNetwork) or with no network at all; icount: False, True
+    (shift=0,sleep=off) or the text of QEMU's -icount option."""
     command = [
         QEMU, "-machine", machine_for(image), "-kernel", str(image),
         "-nic", network.nic_option() if network else "none",
@@ -104,8 +105,9 @@ def qemu_command(image, icount=False, network=None):
     if icount:
         # shift=0: one instruction per virtual nanosecond. sleep=off: an idle guest (WFI) jumps
         # straight to the next timer deadline instead of following the host's clock, so it
-        # wakes at the same virtual instant on every run.
-        command += ["-icount", "shift=0,sleep=off"]
+        # wakes at the same virtual instant on every run. A string gives other -icount options
+        # (bench/cortex_m_https.py: sleep on, so the guest's timers follow the host's clock).
+        command += ["-icount", icount if isinstance(icount, str) else "shift=0,sleep=off"]
     return command
 
 

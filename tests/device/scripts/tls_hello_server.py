@@ -1,10 +1,11 @@
-# A netsec.tls server on 127.0.0.1:PORT (argv 1) with client_auth=MODE (argv 2), for the device
-# tests. Per connection it logs the connection and answers "hello SUBJECT" (the verified client)
-# or "hello anonymous", or prints "refused KIND MESSAGE" from tls.explain(); "unusable MESSAGE"
-# if the credentials give no server context at all.
+# A netsec.tls server on HOST:PORT (argv 3, default 127.0.0.1; argv 1) with client_auth=MODE
+# (argv 2), for the device tests. Per connection it logs the connection and answers
+# "hello SUBJECT" (the verified client) or "hello anonymous", or prints "refused KIND MESSAGE"
+# from tls.explain(); "unusable MESSAGE" if the credentials give no server context at all.
 import sys, asyncio
 from netsec import tls
 port, client_auth = int(sys.argv[1]), sys.argv[2]
+host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 
 async def handle(r, w):
     try:
@@ -25,7 +26,7 @@ async def main():
     except tls.TLSError as e:
         print("unusable", e)
         return
-    await asyncio.start_server(handle, "127.0.0.1", port, ssl=ctx)
+    await asyncio.start_server(handle, host, port, ssl=ctx)
     print("ready", port)
     while True:
         await asyncio.sleep(60)

@@ -1,0 +1,158 @@
+"""Rows 8-11: the demo server in the networked QEMU Cortex-M3 and Cortex-M4 images (lwIP on the
+LAN9118), requested from the host, in guest instructions: a first HTTPS request (TCP SYN to the
+last byte of the response, full handshake included), one keep-alive GET of the demo page, a
+256 KB static file per byte; and how many TLS sessions fit at once.
+
+Only the guest's instructions count, and only those it ran: the board's idle path adds up the
+virtual time spent asleep in WFI (machine.busy_cycles() is the rest). QEMU runs with
+-icount shift=0 (one instruction per virtual ns) and sleep on: an idle guest's clock then
+follows the host's, so the server's timeouts keep their meaning while the host works, and the
+guest wakes once per 1 ms tick meanwhile. Those wakeups, and lwIP's timers and retransmits,
+depend on how long the host took, so counts differ a little between runs: each figure is the
+mean of REPEAT samples on each of two boots, with the spread (max - min) of all of them.
+The host side (curl for the first request, CPython http.client + ssl for the rest) is not
+counted.
+"""
+import http.client
+import re
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import cortex_m
+
+from netsec_cli import qemu
+
+ROOT = Path(__file__).resolve().parents[1]
+CA = ROOT / "tests" / "certs" / "default" / "ca.pem"  # signs the images' default credentials
+HOSTNAME = "localhost"
+ICOUNT = "shift=0"
+REPEAT = 3
+BIG = 256 * 1024
+SESSION_LIMIT = 24  # bounds the sessions-that-fit loop
+GUEST_APP = "import asyncio, guest_https\nasyncio.run(guest_https.main(%d))" % SESSION_LIMIT
+READY = "netsec https server on"
+# Made in the guest (faster than copying it over the console): BIG bytes for row 10.
+MAKE_BIG = ("import os\ntry:\n    os.mkdir('/www')\nexcept OSError:\n    pass\n"
+            "with open('/www/big.bin', 'wb') as f:\n    for i in range(%d):\n"
+            "        f.write(bytes([i & 0xff]) * 1024)" % (BIG // 1024))
+
+
+class Marks:
+    """Reads machine.busy_cycles() from guest_https.py's console, in instructions."""
+
+    def __init__(self, guest, per_tick):
+        self.guest, self.per_tick, self.seen = guest, per_tick, 0
+
+    def __call__(self):
+        self.guest.send(b"m\n")
+        deadline = time.monotonic() + 30
+        while True:
+            found = re.findall(r"busy (\d+)", self.guest.output())
+            if len(found) > self.seen:
+                self.seen = len(found)
+                return int(found[-1]) * self.per_tick
+            if time.monotonic() > deadline:
+                raise RuntimeError("no busy count from the guest:\n" + self.guest.output())
+            time.sleep(0.01)
+
+    def count(self, action):
+        """Guest instructions run while action() ran (two marks apart)."""
+        before = self()
+        action()
+        return self() - before
+
+
+def _connection(port):
+    context = ssl.create_default_context(cafile=str(CA))
+    return http.client.HTTPSConnection(HOSTNAME, port, context=context, timeout=60)
+
+
+def _get(conn, path):
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError("GET %s: %d" % (path, response.status))
+    return body
+
+
+def _curl(port):
+    subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "--cacert", str(CA),
+                    "--resolve", "%s:%d:127.0.0.1" % (HOSTNAME, port),
+                    "https://%s:%d/" % (HOSTNAME, port)], check=True, timeout=60)
+
+
+def _sessions_that_fit(port):
+    """Keep-alive sessions, each served one GET, opened until one fails: (held, what failed)."""
+    held, failed = [], "the limit of %d" % SESSION_LIMIT
+    try:
+        while len(held) < SESSION_LIMIT:
+            conn = _connection(port)
+            try:
+                _get(conn, "/api/status")
+            except (OSError, ssl.SSLError, http.client.HTTPException) as e:
+                failed = type(e).__name__
+                conn.close()
+                break
+            held.append(conn)
+        return len(held), failed
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def measure_once(image):
+    per_tick = cortex_m.instructions_per_tick()
+    network = qemu.GuestNetwork(hostfwd={443: 0})
+    with qemu.Guest(image, icount=ICOUNT, network=network) as guest:
+        guest.exec(MAKE_BIG, timeout=120)
+        guest.write("/guest_https.py", (Path(__file__).parent / "guest_https.py").read_bytes())
+        guest.start(GUEST_APP, READY, timeout=120)
+        port = guest.host_port(443)
+        mark = Marks(guest, per_tick)
+        rows = {"nothing": [mark.count(lambda: None) for _ in range(REPEAT)],
+                "first_request": [mark.count(lambda: _curl(port))],
+                "new_connection_request": [mark.count(lambda: _curl(port)) for _ in range(REPEAT)]}
+        conn = _connection(port)
+        _get(conn, "/")
+        rows["keep_alive_get"] = [mark.count(lambda: _get(conn, "/")) for _ in range(REPEAT)]
+        sizes = []
+        rows["static_256k"] = [mark.count(lambda: sizes.append(len(_get(conn, "/static/big.bin"))))
+                               for _ in range(REPEAT)]
+        conn.close()
+        if sizes != [BIG] * REPEAT:
+            raise RuntimeError("the static file came back as %r bytes" % sizes)
+        rows["sessions_that_fit"], rows["next_session_failed_with"] = _sessions_that_fit(port)
+        guest.interrupt()
+    return rows
+
+
+def _summary(samples, less=0):
+    """Mean and spread (max - min) of samples, less the cost of the marks themselves."""
+    return {"mean": sum(samples) // len(samples) - less, "spread": max(samples) - min(samples),
+            "samples": samples}
+
+
+def measure(image):
+    """Two boots of `image`: each figure's mean and spread over both, and the raw samples;
+    the figures less the mean of two marks with nothing between them ("nothing")."""
+    boots = [measure_once(image), measure_once(image)]
+    result = {"nothing": _summary(boots[0]["nothing"] + boots[1]["nothing"])}
+    result.update({name: _summary(boots[0][name] + boots[1][name], result["nothing"]["mean"])
+                   for name in ("first_request", "new_connection_request", "keep_alive_get",
+                                "static_256k")})
+    result["sessions_that_fit"] = [b["sessions_that_fit"] for b in boots]
+    result["next_session_failed_with"] = [b["next_session_failed_with"] for b in boots]
+    result["static_per_byte"] = {"mean": result["static_256k"]["mean"] / BIG,
+                                 "spread": result["static_256k"]["spread"] / BIG}
+    result["qemu"] = " ".join(qemu.qemu_command(image, icount=ICOUNT, network=qemu.GuestNetwork()))
+    result["host_side"] = {"first_request": "curl", "others": "CPython http.client + ssl"}
+    return result
+
+
+if __name__ == "__main__":  # one image, one boot: python bench/cortex_m_https.py IMAGE
+    import json
+    import sys
+    print(json.dumps(measure_once(sys.argv[1]), indent=1))
