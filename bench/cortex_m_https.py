@@ -49,7 +49,7 @@ class Marks:
         self.guest.send(b"m\n")
         deadline = time.monotonic() + 30
         while True:
-            found = re.findall(r"busy (\d+)", self.guest.output())
+            found = re.findall(r"busy (\d+)\r?\n", self.guest.output())  # whole lines only
             if len(found) > self.seen:
                 self.seen = len(found)
                 return int(found[-1]) * self.per_tick

@@ -172,7 +172,7 @@ def _rows_boards(r):
 
 
 def _rows_network(results):
-    def spread(figure, value=_minstr):
+    def spread(figure, value=lambda n: "%.2f M instr" % (n / 1e6)):
         return "%s ± %s" % (value(figure["mean"]), value(figure["spread"]))
 
     def per_byte(n):

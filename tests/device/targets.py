@@ -116,6 +116,7 @@ class QemuTarget:
         interpreter, with no reboot or soft reset, so netsec.tls still holds the credentials
         in use before and compares the new ones with them."""
         program.stop()
+        self.guest.enter_raw_repl()
         remote = "/" + Path(path).as_posix()
         self.guest.makedirs(remote.rsplit("/", 1)[0] or "/")
         time.sleep(1)  # a later whole second than the file it replaces: a new mtime
