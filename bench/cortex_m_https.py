@@ -6,8 +6,8 @@ last byte of the response, full handshake included), one keep-alive GET of the d
 Only the guest's instructions count, and only those it ran: the board's idle path adds up the
 virtual time spent asleep in WFI (machine.busy_cycles() is the rest). QEMU runs with
 -icount shift=0 (one instruction per virtual ns) and sleep on: an idle guest's clock then
-follows the host's, so the server's timeouts keep their meaning while the host works, and the
-guest wakes once per 1 ms tick meanwhile. Those wakeups, and lwIP's timers and retransmits,
+follows the host's, and the guest wakes once per 1 ms tick meanwhile (with sleep=off the
+busy counts came out negative: the idle accounting does not hold while QEMU warps the clock). Those wakeups, and lwIP's timers and retransmits,
 depend on how long the host took, so counts differ a little between runs: each figure is the
 mean of REPEAT samples on each of two boots, with the spread (max - min) of all of them.
 The host side (curl for the first request, CPython http.client + ssl for the rest) is not
