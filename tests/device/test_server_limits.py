@@ -43,10 +43,11 @@ def tls_client(cert=None):
     return context
 
 
-def get(host, port, context=None):
+def get(host, port, context=None, path="/"):
+    """The JSON body of one HTTPS GET of path."""
     with socket.create_connection((host, port), timeout=10) as raw:
         with (context or tls_client()).wrap_socket(raw, server_hostname="localhost") as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n" % path.encode())
             data = b""
             while True:
                 piece = sock.recv(65536)
@@ -141,7 +142,7 @@ def test_the_demo_shows_the_certificate_in_use_after_a_rotation(unix_image, tmp_
                      "demo.main(int(sys.argv[1]), 'www')\n", flash, [port]) as mp:
         mp.expect("INFO netsec https server on")  # listening
         context = ssl.create_default_context(cafile=CA)
-        before = https_status(port, context)
+        before = get("127.0.0.1", port, context, "/api/status")
         assert before["certificate"]["test_only"] is True
         ca = pki.ca("Rotated CA")
         cert, key = pki.leaf(ca, hosts=("localhost", "127.0.0.1"), cn="rotated-device")
@@ -149,20 +150,9 @@ def test_the_demo_shows_the_certificate_in_use_after_a_rotation(unix_image, tmp_
         (flash / OVERRIDE_DIR / "SERVER_KEY.der").write_bytes(pki.der(key))
         (flash / OVERRIDE_DIR / "SERVER_CERT.der").write_bytes(pki.der(cert))
         context = ssl.create_default_context(cadata=pki.pem(ca[0]).decode())
-        after = https_status(port, context)
+        after = get("127.0.0.1", port, context, "/api/status")
         assert after["certificate"]["subject"] == "CN=rotated-device"
         assert after["certificate"]["test_only"] is False
         assert after["tls_sessions"] == 2 and after["failed_handshakes"] == 0
 
 
-def https_status(port, context):
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname="localhost") as sock:
-            sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                piece = sock.recv(65536)
-                if not piece:
-                    break
-                data += piece
-    return json.loads(data.split(b"\r\n\r\n", 1)[1])
