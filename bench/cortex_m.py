@@ -21,6 +21,8 @@ HANDSHAKE_PAIRS = 3  # per identity: each a new context's first (cold) and secon
 SESSION_LIMIT = 40  # bounds the sessions-until-full loop even with a much larger heap
 THROUGHPUT_BYTES = 32768
 THROUGHPUT_CHUNKS = (1024, 4096)
+# Bulk ciphers compared per byte in TLS 1.3 records of the largest chunk.
+BULK_SUITES = ("TLS1-3-CHACHA20-POLY1305-SHA256", "TLS1-3-AES-128-GCM-SHA256")
 
 
 def instructions_per_tick():
@@ -116,6 +118,20 @@ def _install_guest_tls(guest):
     write_files(guest, {"/bench/guest_tls.py": (Path(__file__).parent / "guest_tls.py").read_bytes()})
 
 
+def _kinds(guest, per_tick):
+    """TLS 1.3/1.2 full, resumed and PSK handshakes (EC P-256 identity; P-256, X25519 ECDHE),
+    and bulk cost per byte of each of BULK_SUITES: instructions per side."""
+    rows = {name: {"suite": suite, "server": st * per_tick, "client": ct * per_tick}
+            for name, (suite, st, ct) in _call(guest, "handshake_kinds(%r)" % CA_FILE).items()}
+    chunk = max(THROUGHPUT_CHUNKS)
+    for suite in BULK_SUITES:
+        _, write_ticks, read_ticks = _call(
+            guest, "throughput(%r, %d, %d, %r)" % (CA_FILE, THROUGHPUT_BYTES, chunk, suite))
+        rows["bulk " + suite] = {"encrypt_per_byte": write_ticks * per_tick / THROUGHPUT_BYTES,
+                                 "decrypt_per_byte": read_ticks * per_tick / THROUGHPUT_BYTES}
+    return rows
+
+
 def measure_once(image, ec, rsa):
     """One boot of the image: every row-1-3 figure for both server identities."""
     per_tick = instructions_per_tick()
@@ -123,6 +139,7 @@ def measure_once(image, ec, rsa):
         _install_guest_tls(guest)
         rows = {ec.name: _identity_rows(guest, ec, per_tick)}
         rows["throughput"] = _throughput(guest, per_tick)  # with the EC identity, still in place
+        rows["kinds"] = _kinds(guest, per_tick)
         rows[rsa.name] = _identity_rows(guest, rsa, per_tick)
         rows["qemu"] = " ".join(qemu.qemu_command(image, icount=True))
         return rows

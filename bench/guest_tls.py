@@ -12,6 +12,7 @@
 import gc
 import time
 
+import tls as _tls
 from netsec import selftest, tls
 
 HOSTNAME = "localhost"
@@ -31,7 +32,8 @@ def _start():
 def _contexts(ca_file):
     with open(ca_file, "rb") as f:
         ca = f.read()
-    return tls.server_context(), tls.client_context(HOSTNAME, cas=(ca,))
+    # resume=False: every handshake measured here is a full one (resumption has its own rows).
+    return tls.server_context(), tls.client_context(HOSTNAME, cas=(ca,), resume=False)
 
 
 def _handshake(server_ctx, client_ctx):
@@ -135,10 +137,105 @@ def sessions_until_full(ca_file, limit):
     return result
 
 
-def throughput(ca_file, total, chunk):
-    """Send `total` bytes client -> server in writes of `chunk` bytes (at most one TLS record)
-    through an established session: (suite, client ticks writing, server ticks reading)."""
+def _exchange(server_ctx, client_ctx, session=None):
+    """One connection on mbedTLS contexts: handshake, then b"pong" back so that a TLS 1.3 ticket
+    (sent after the handshake) is taken in. (suite, server ticks, client ticks, client session)."""
+    now, diff = time.ticks_cpu, time.ticks_diff
+    server_end, client_end = selftest.pipe()
+    t0 = now()
+    server = server_ctx.wrap_socket(server_end, server_side=True, do_handshake_on_connect=False)
+    t1 = now()
+    client = client_ctx.wrap_socket(client_end, server_side=False, do_handshake_on_connect=False,
+                                    server_hostname=HOSTNAME, session=session)
+    server_ticks, client_ticks = diff(t1, t0), diff(now(), t1)
+    sent = got = False
+    for _ in range(_ROUNDS):
+        if not sent:
+            t0 = now()
+            sent = client.write(b"ping") == 4
+            client_ticks += diff(now(), t0)
+        t0 = now()
+        got = server.read(4) == b"ping"
+        server_ticks += diff(now(), t0)
+        if got:
+            break
+    if not got:
+        raise tls.TLSError("no handshake after %d rounds" % _ROUNDS)
+    t0 = now()
+    server.write(b"pong")
+    t1 = now()
+    pong = client.read(4)
+    client_ticks += diff(now(), t1)
+    server_ticks += diff(t1, t0)
+    if pong != b"pong":
+        raise tls.TLSError("no pong")
+    suite, session = client.cipher(), client.session
+    client.close()
+    server.close()
+    return suite, server_ticks, client_ticks, session
+
+
+_PSK = {b"bench": bytes(range(32))}
+
+
+def _psk_contexts(maximum_version):
+    server = _tls.SSLContext(_tls.PROTOCOL_TLS_SERVER)
+    server.set_ciphers(list(tls.PSK_CIPHERS))
+    server.server_psk_keys = _PSK
+    client = _tls.SSLContext(_tls.PROTOCOL_TLS_CLIENT)
+    client.verify_mode = _tls.CERT_NONE
+    client.set_ciphers(list(tls.PSK_CIPHERS))
+    client.maximum_version = maximum_version
+    client.psk_identity = b"bench"
+    client.psk_key = _PSK[b"bench"]
+    for ctx in (server, client):
+        ctx.set_groups(list(tls.GROUPS))
+    return server, client
+
+
+def handshake_kinds(ca_file):
+    """Full, resumed and PSK handshakes, TLS 1.3 and 1.2, on the mbedTLS contexts netsec.tls
+    builds (the bench reaches past the policy only to cap the version or pick a group): {row:
+    (suite, server ticks, client ticks)}. Each kind runs twice, the second counted: a new
+    context's first handshake does one-time work. Resumed rows use the session of the
+    connection before them."""
     server_ctx, client_ctx = _contexts(ca_file)
+    server, client13 = server_ctx._native_context(), client_ctx._native_context()
+    client12 = _contexts(ca_file)[1]._native_context()
+    client12.maximum_version = _tls.TLSv1_2
+    x25519 = _contexts(ca_file)[1]._native_context()
+    x25519.set_groups(["x25519"])
+    psk13, psk12 = _psk_contexts(_tls.TLSv1_3), _psk_contexts(_tls.TLSv1_2)
+    rows = {}
+    _start()  # once: a date set back later would put the tickets made so far in the future
+
+    def counted(name, srv, cli, session=None):
+        _exchange(srv, cli, session)  # the uncounted first
+        # A collection the heap would otherwise need inside the counted one: the resumed ones
+        # are short enough for it to dominate. Then the SysTick is locked to again.
+        gc.collect()
+        time.sleep_ms(1)
+        suite, st, ct, session = _exchange(srv, cli, session)
+        rows[name] = (suite, st, ct)
+        return session
+
+    for name, (srv, cli), resumed in (("tls13_full", (server, client13), "tls13_resumed"),
+                                      ("tls13_full_x25519", (server, x25519), None),
+                                      ("tls12_full", (server, client12), "tls12_resumed_ticket"),
+                                      ("tls13_psk", psk13, None), ("tls12_psk", psk12, None)):
+        session = counted(name, srv, cli)
+        if resumed:
+            counted(resumed, srv, cli, session)
+    return rows
+
+
+def throughput(ca_file, total, chunk, suite=None):
+    """Send `total` bytes client -> server in writes of `chunk` bytes (at most one TLS record)
+    through an established session (suite: the one to use, else the policy's first):
+    (suite, client ticks writing, server ticks reading)."""
+    server_ctx, client_ctx = _contexts(ca_file)
+    if suite:
+        client_ctx._native_context().set_ciphers([suite])
     server, client, _, _ = _handshake(server_ctx, client_ctx)
     now, diff = time.ticks_cpu, time.ticks_diff
     data = memoryview(bytes(chunk))

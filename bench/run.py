@@ -101,8 +101,34 @@ def _rows_cortex_m(r):
                                                   bulk["decrypt_per_byte"]),
                  "%s; sending %.2f MB/s at %d MHz" % (others, CLOCKS_MHZ[0][0] / bulk["encrypt_per_byte"],
                                                      CLOCKS_MHZ[0][0]), ""))
+    rows += _rows_kinds(r["kinds"])
     rows.append(("1-3", "Rows 1-3 measured again on a second boot", "QEMU M3",
                  "identical" if r["repeatable"] else "DIFFERENT (see results.json)", "", ""))
+    return rows
+
+
+_KINDS = (("tls13_full", "Full TLS 1.3 handshake, EC P-256 identity, P-256 ECDHE"),
+          ("tls13_full_x25519", "Full TLS 1.3 handshake, EC P-256 identity, X25519"),
+          ("tls12_full", "Full TLS 1.2 handshake, EC P-256 identity, P-256 ECDHE"),
+          ("tls13_resumed", "Resumed TLS 1.3 handshake (ticket, psk_dhe_ke)"),
+          ("tls12_resumed_ticket", "Resumed TLS 1.2 handshake (RFC 5077 ticket)"),
+          ("tls13_psk", "External-PSK TLS 1.3 handshake (psk_dhe_ke, P-256)"),
+          ("tls12_psk", "External-PSK TLS 1.2 handshake"))
+
+
+def _rows_kinds(k):
+    """Row 1b: handshakes by kind, and the bulk ciphers side by side."""
+    rows = [("1b", "%s (%s): server side" % (title, k[name]["suite"][0]), "QEMU M3",
+             "%s (%s)" % (_minstr(k[name]["server"]), _seconds(k[name]["server"])),
+             "client side %s" % _minstr(k[name]["client"]), "")
+            for name, title in _KINDS]
+    full13, full12 = k["tls13_full"]["server"], k["tls12_full"]["server"]
+    rows.append(("1b", "TLS 1.3 / TLS 1.2 full handshake, server side (goal <= 1.1)", "QEMU M3",
+                 "%.2f" % (full13 / full12), "client side %.2f"
+                 % (k["tls13_full"]["client"] / k["tls12_full"]["client"]), ""))
+    rows += [("3b", "Bulk %s, 4096-byte writes: instructions per byte" % name[5:], "QEMU M3",
+              "encrypt %.0f + decrypt %.0f" % (v["encrypt_per_byte"], v["decrypt_per_byte"]),
+              "", "") for name, v in sorted(k.items()) if name.startswith("bulk ")]
     return rows
 
 

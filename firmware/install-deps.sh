@@ -11,6 +11,7 @@ declare -A NEED=(
   [chromium]=chromium
   [certutil]=libnss3-tools
   [ip]=iproute2
+  [testssl]=testssl.sh
   [patch]=patch
   [make]=make
   [gcc]=gcc

@@ -85,3 +85,5 @@ $(BUILD)/main.o $(addprefix $(BUILD)/,$(MPS2_DIR)/test_only_insecure_entropy.o):
 
 # Speed-critical mbedTLS files at -O2 (the profile's choice, shared by every image).
 include $(MPS2_DIR)/../../firmware/mbedtls/speed.mk
+# The mbedTLS sources the profile needs beyond MicroPython's list (PSA crypto, TLS 1.3).
+include $(MPS2_DIR)/../../firmware/mbedtls/sources.mk

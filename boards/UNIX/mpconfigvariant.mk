@@ -9,3 +9,5 @@ MICROPY_PY_FFI = 0
 
 # Speed-critical mbedTLS files at -O2 (the profile's choice, shared by every image).
 include $(VARIANT_DIR)/../../firmware/mbedtls/speed.mk
+# The mbedTLS sources the profile needs beyond MicroPython's list (PSA crypto, TLS 1.3).
+include $(VARIANT_DIR)/../../firmware/mbedtls/sources.mk

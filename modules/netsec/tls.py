@@ -6,8 +6,11 @@
 # that is broken or whose key does not belong to its certificate is refused with a logged error
 # and the previous credentials stay in use.
 #
-# Policy: TLS 1.2 (what the firmware's mbedTLS speaks), ECDHE with AES-GCM only, peers verified
-# by default. Revocation (REVOKED), certificate dates against netsec.clock and the check that
+# Policy: TLS 1.3 and 1.2 (minimum configurable), Mozilla's "intermediate" suites and groups
+# (ECDHE or TLS 1.3 with AES-GCM or ChaCha20-Poly1305; X25519, P-256, P-384), Extended Master
+# Secret, no renegotiation (the mbedTLS profile), peers verified by default. Servers issue
+# session tickets and select ALPN http/1.1; clients resume their last session with a server.
+# Pre-shared keys (PSK in Net_Security) give contexts that use nothing else. Revocation (REVOKED), certificate dates against netsec.clock and the check that
 # the clock is set at all run in verify_callback during the handshake.
 import errno
 import os
@@ -18,20 +21,44 @@ from netsec import clock, der, log
 
 OVERRIDE_DIR = "netsec-credentials"  # relative to the working directory: / or /flash on boards
 
-# Forward secrecy and authenticated encryption only; ECDSA first (the default keys are EC).
+# Forward secrecy and authenticated encryption only (Mozilla "intermediate"); the server picks
+# in this order: TLS 1.3 first, ECDSA before RSA (the default keys are EC), and within each the
+# cheapest on a Cortex-M for equal security (bench/: make bench).
 CIPHERS = (
+    "TLS1-3-CHACHA20-POLY1305-SHA256",
+    "TLS1-3-AES-128-GCM-SHA256",
+    "TLS1-3-AES-256-GCM-SHA384",
+    "TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256",
     "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256",
     "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384",
+    "TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256",
     "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256",
     "TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384",
 )
+
+# With a pre-shared key instead of certificates: TLS 1.3 (psk_dhe_ke, set by the firmware), then
+# TLS 1.2 ECDHE-PSK (forward secrecy) and plain PSK suites (RFC 4279, 5487, 7905).
+PSK_CIPHERS = CIPHERS[:3] + (
+    "TLS-ECDHE-PSK-WITH-CHACHA20-POLY1305-SHA256",
+    "TLS-PSK-WITH-CHACHA20-POLY1305-SHA256",
+    "TLS-PSK-WITH-AES-128-GCM-SHA256",
+    "TLS-PSK-WITH-AES-256-GCM-SHA384",
+)
+
+# (EC)DHE groups, Mozilla intermediate's, cheapest on a Cortex-M first: P-256 has optimised
+# arithmetic in the profile, X25519 costs several times more there (make bench). A TLS 1.3 client
+# sends its key share for the first; a server takes the share the client sent.
+GROUPS = ("secp256r1", "x25519", "secp384r1")
+
+VERSIONS = {"TLSv1.2": _tls.TLSv1_2, "TLSv1.3": _tls.TLSv1_3}
+TICKET_LIFETIME = 86400  # seconds a server's session ticket resumes (and its key rotation)
 
 _CERTS = ("SERVER_CERT", "CLIENT_CERT")
 _KEYS = ("SERVER_KEY", "CLIENT_KEY")
 _CERT_LISTS = ("SERVER_CHAIN", "CLIENT_CAS", "EMAIL_SERVER_CAS")
 _DEFAULTS = {"SERVER_CERT": None, "SERVER_KEY": None, "CLIENT_CERT": None, "CLIENT_KEY": None,
              "SERVER_CHAIN": (), "CLIENT_CAS": (), "EMAIL_SERVER_CAS": (), "REVOKED": {},
-             "TEST_ONLY": False}
+             "PSK": {}, "TEST_ONLY": False}
 _MISSING = object()
 
 # The most a Certificate message may take: the firmware's outgoing TLS record (mbedTLS's
@@ -206,6 +233,12 @@ def _check(creds, origins):
             raise ValueError("%s (%s) with its chain makes a TLS Certificate message of %d bytes, "
                              "over the %d this firmware can send: use an EC key and fewer "
                              "intermediate CAs" % (field, where(field), size, _OUT_RECORD))
+    psk = creds["PSK"]
+    if not isinstance(psk, dict) or not all(
+            isinstance(k, bytes) and k and isinstance(v, bytes) and len(v) >= 16
+            for k, v in psk.items()):
+        raise ValueError("PSK (%s) must map identities (bytes) to keys of at least 16 bytes: "
+                         "make one with `netsec keygen --psk NAME`" % where("PSK"))
     revoked = creds["REVOKED"]
     if not isinstance(revoked, dict) or not all(
             isinstance(k, bytes) and isinstance(v, (tuple, list)) for k, v in revoked.items()):
@@ -255,9 +288,13 @@ class _Context:
     # What asyncio's start_server() and open_connection() take as ssl=. They call wrap_socket()
     # for every connection, which is where changed credentials are picked up.
 
-    def __init__(self, mode, ciphers):
+    def __init__(self, mode, ciphers, minimum_version):
+        if minimum_version not in VERSIONS:
+            raise ValueError("minimum_version must be one of %s, not %r"
+                             % (", ".join(sorted(VERSIONS)), minimum_version))
         self._mode = mode
-        self._ciphers = _cipher_list(ciphers)
+        self._minimum = VERSIONS[minimum_version]
+        self._ciphers = _cipher_list(ciphers, PSK_CIPHERS if mode == "psk" else CIPHERS)
         self._creds = _current()
         try:  # configuration errors show at start-up
             self._native = self._build(self._creds)
@@ -284,6 +321,8 @@ class _Context:
             raise TLSError("cipher suites not in this firmware: %s; it has: %s"
                            % (", ".join(missing), ", ".join(available)), "config")
         ctx.set_ciphers(list(self._ciphers))
+        ctx.set_groups(list(GROUPS))
+        ctx.minimum_version = self._minimum
         return ctx
 
     @property
@@ -293,6 +332,11 @@ class _Context:
 
 
 class _ServerContext(_Context):
+    def __init__(self, mode, ciphers, minimum_version, alpn, ticket_lifetime):
+        self._alpn = alpn
+        self._ticket_lifetime = ticket_lifetime
+        _Context.__init__(self, mode, ciphers, minimum_version)
+
     def wrap_socket(self, sock, server_side=True, do_handshake_on_connect=True,
                     server_hostname=None):  # SSLContext.wrap_socket's signature, always a server
         native = self._native_context()
@@ -300,11 +344,21 @@ class _ServerContext(_Context):
                                   do_handshake_on_connect=do_handshake_on_connect)
 
     def _build(self, creds):
+        ctx = self._new(_tls.PROTOCOL_TLS_SERVER)
+        ctx.ticket_lifetime = self._ticket_lifetime
+        if self._alpn:
+            ctx.set_alpn_protocols(list(self._alpn))
+        if self._mode == "psk":
+            if not creds["PSK"]:
+                raise TLSError("client_auth='psk' needs PSK, a table of identities and keys; "
+                               "Net_Security has none: make one with `netsec keygen --psk NAME`",
+                               "credentials")
+            ctx.server_psk_keys = creds["PSK"]  # and nothing else: no certificate suites
+            return ctx
         if creds["SERVER_CERT"] is None:
             raise TLSError("no server certificate: Net_Security has no SERVER_CERT/SERVER_KEY; "
                            "make them with `netsec convert` or copy SERVER_CERT.der and "
                            "SERVER_KEY.der to %s/" % OVERRIDE_DIR, "credentials")
-        ctx = self._new(_tls.PROTOCOL_TLS_SERVER)
         # The leaf and its intermediates, so that clients trusting only the root can verify.
         ctx.load_cert_chain((creds["SERVER_CERT"],) + creds["SERVER_CHAIN"], creds["SERVER_KEY"])
         if self._mode != "none":
@@ -319,22 +373,50 @@ class _ServerContext(_Context):
         return ctx
 
 
+# A client's last connection to each server, to resume its session with the next one (RFC 5077,
+# RFC 8446 2.2): {(host name, mode, cas, psk identity): (credentials, TLS socket)}. The session is
+# read from the socket only when the next connection starts, because a TLS 1.3 server sends its
+# ticket after the handshake: a session taken at handshake time would resume nothing. Sessions
+# live in RAM only; one made under other credentials or another level is never offered.
+_sessions = {}
+
+
 class _ClientContext(_Context):
-    def __init__(self, hostname, mode, cas, ciphers):
+    def __init__(self, hostname, mode, cas, ciphers, minimum_version, psk_identity, resume):
         self._hostname = hostname
         self._cas = cas
-        _Context.__init__(self, mode, ciphers)
+        self._psk_identity = psk_identity
+        self._resume = resume
+        _Context.__init__(self, mode, ciphers, minimum_version)
 
     def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True,
                     server_hostname=None):
         # The context's host name is the one verified, whatever name the caller connected to
         # (asyncio passes the address when server_hostname is not given).
         native = self._native_context()
-        return native.wrap_socket(sock, do_handshake_on_connect=do_handshake_on_connect,
-                                  server_hostname=self._hostname)
+        key = (self._hostname, self._mode, self._cas, self._psk_identity)
+        last = _sessions.get(key) if self._resume else None
+        session = last[1].session if last and last[0] is self._creds else None
+        conn = native.wrap_socket(sock, do_handshake_on_connect=do_handshake_on_connect,
+                                  server_hostname=self._hostname, session=session)
+        if self._resume:
+            if key not in _sessions and len(_sessions) >= 4:
+                _sessions.clear()
+            _sessions[key] = (self._creds, conn)
+        return conn
 
     def _build(self, creds):
         ctx = self._new(_tls.PROTOCOL_TLS_CLIENT)
+        if self._mode == "psk":
+            key = creds["PSK"].get(self._psk_identity)
+            if key is None:
+                raise TLSError("no key for the PSK identity %r: PSK in Net_Security has %s"
+                               % (self._psk_identity, sorted(creds["PSK"]) or "none"),
+                               "credentials")
+            ctx.verify_mode = _tls.CERT_NONE  # the key authenticates the server
+            ctx.psk_identity = self._psk_identity
+            ctx.psk_key = key
+            return ctx
         if creds["CLIENT_CERT"] is not None:
             ctx.load_cert_chain(creds["CLIENT_CERT"], creds["CLIENT_KEY"])
         if self._mode == "encrypted":
@@ -352,17 +434,27 @@ class _ClientContext(_Context):
         return ctx
 
 
-def server_context(client_auth="none", ciphers=None):
+def server_context(client_auth="none", ciphers=None, minimum_version="TLSv1.2",
+                   alpn=("http/1.1",), ticket_lifetime=TICKET_LIFETIME):
     """The ssl= for asyncio.start_server(): SERVER_CERT/SERVER_KEY, and client certificates
     checked against CLIENT_CAS when client_auth is 'optional' or 'required'.
 
     'optional' lets clients without a certificate in (logged so); a certificate that
-    is presented must verify as with 'required', or the handshake fails.
+    is presented must verify as with 'required', or the handshake fails. 'psk': clients
+    authenticate with a key of the PSK table instead, and no certificate is used at all.
+    minimum_version: 'TLSv1.2' or 'TLSv1.3' (TLS 1.3 only). alpn: protocol names the server
+    selects from the client's offer (RFC 7301). ticket_lifetime: seconds a session ticket
+    resumes, 0 for none, at most 604800 (RFC 8446 4.6.1); ticket keys are made at start-up,
+    kept in RAM and replaced every lifetime.
     """
-    if client_auth not in ("none", "optional", "required"):
-        raise ValueError("client_auth must be 'none', 'optional' or 'required', not %r"
+    if client_auth not in ("none", "optional", "required", "psk"):
+        raise ValueError("client_auth must be 'none', 'optional', 'required' or 'psk', not %r"
                          % (client_auth,))
-    return _ServerContext(client_auth, ciphers)
+    if not isinstance(ticket_lifetime, int) or not 0 <= ticket_lifetime <= 604800:
+        raise ValueError("ticket_lifetime must be seconds from 0 (no tickets) to 604800 (7 days, "
+                         "RFC 8446), not %r" % (ticket_lifetime,))
+    return _ServerContext(client_auth, ciphers, minimum_version, tuple(alpn or ()),
+                          ticket_lifetime)
 
 
 def server_name(hostname):
@@ -399,7 +491,8 @@ def server_name(hostname):
     return name
 
 
-def client_context(hostname, level="verified", cas=None, ciphers=None, allow_plaintext=False):
+def client_context(hostname, level="verified", cas=None, ciphers=None, allow_plaintext=False,
+                   minimum_version="TLSv1.2", psk_identity=None, resume=True):
     """The ssl= for asyncio.open_connection() to hostname.
 
     level 'verified' (default): the server's certificate must chain to cas (default
@@ -408,7 +501,10 @@ def client_context(hostname, level="verified", cas=None, ciphers=None, allow_pla
     service passes allow_plaintext=True. The host name is sent as SNI; an IP address (IPv4, or
     IPv6 with or without brackets) is verified against the certificate's IP subjectAltName and
     never sent (RFC 6066 section 3; firmware/patches/0007-*). CLIENT_CERT/CLIENT_KEY, when set,
-    are offered to servers that ask for a client certificate.
+    are offered to servers that ask for a client certificate. psk_identity (bytes): authenticate
+    both sides with that identity's key from the PSK table instead of certificates (level must
+    be 'verified'). minimum_version: 'TLSv1.2' or 'TLSv1.3'. resume: offer the last session
+    with the same server, level and trust (the server may decline); False: full handshakes only.
     """
     if level not in ("verified", "encrypted", "plaintext"):
         raise ValueError("level must be 'verified', 'encrypted' or 'plaintext', not %r" % (level,))
@@ -423,18 +519,23 @@ def client_context(hostname, level="verified", cas=None, ciphers=None, allow_pla
         cas = tuple(cas)
         for i, ca in enumerate(cas):
             _parse_cert(ca, "cas[%d]" % i)
-    return _ClientContext(hostname, level, cas, ciphers)
+    if psk_identity is not None:
+        if level != "verified" or cas is not None or not isinstance(psk_identity, bytes):
+            raise ValueError("psk_identity (bytes) replaces certificates: it goes with "
+                             "level='verified' and no cas, not %r/%r" % (level, cas))
+        level = "psk"
+    return _ClientContext(hostname, level, cas, ciphers, minimum_version, psk_identity, resume)
 
 
-def _cipher_list(ciphers):
+def _cipher_list(ciphers, default):
     if ciphers is None:
-        return CIPHERS
+        return default
     ciphers = tuple(ciphers)
     if not ciphers or not all(isinstance(c, str) for c in ciphers):
-        raise ValueError("ciphers must be mbedTLS suite names such as %r" % CIPHERS[0])
-    weak = [c for c in ciphers if "-ECDHE-" not in c or "-GCM-" not in c]
+        raise ValueError("ciphers must be mbedTLS suite names such as %r" % default[0])
+    weak = [c for c in ciphers if c not in CIPHERS + PSK_CIPHERS]
     if weak:
-        log.warning("tls: cipher suites without ECDHE + AES-GCM allowed: " + ", ".join(weak))
+        log.warning("tls: cipher suites outside netsec's policy allowed: " + ", ".join(weak))
     return ciphers
 
 
@@ -514,14 +615,15 @@ _VERIFY_FAILURES = (
      "(SHA-1, a small curve or a short RSA key)"),
 )
 
+_POLICY = "TLS 1.2 or 1.3, ECDHE with AES-GCM or ChaCha20-Poly1305"
 _CLOSED = ("the peer closed the connection during the TLS handshake: it may accept none of this "
-           "device's cipher suites (TLS 1.2, ECDHE with AES-GCM), want a client certificate, or "
+           "device's cipher suites (" + _POLICY + "), want a client certificate, or "
            "not trust this device's certificate")
 _ERRORS = {
     -0x7480: ("no_client_cert", "the client sent no certificate, but this server requires one "
                                 "(client_auth='required')"),
     -0x6E00: ("no_common_cipher", "handshake failed: the peer offered no cipher suite, curve or "
-                                  "TLS version this device accepts (TLS 1.2, ECDHE with AES-GCM)"),
+                                  "TLS version this device accepts (" + _POLICY + ")"),
     -0x7780: ("alert", "the peer aborted the handshake with a TLS alert: it may not trust this "
                        "device's certificate, or accept none of its cipher suites"),
     -0x7A00: ("usage", "the peer's certificate is not usable here (key usage, extended key usage "
@@ -529,11 +631,12 @@ _ERRORS = {
     -0x7280: ("closed", _CLOSED),
     -0x7880: ("closed", _CLOSED),
     errno.ECONNRESET: ("closed", _CLOSED),
-    -0x7200: ("protocol", "the peer does not speak TLS 1.2 (a plain-text client on a TLS port, or "
-                          "an unsupported protocol version)"),
-    -0x7700: ("protocol", "the peer does not speak TLS 1.2 (a plain-text client on a TLS port, or "
-                          "an unsupported protocol version)"),
-    -0x6E80: ("protocol", "the peer supports no TLS version this device speaks (TLS 1.2)"),
+    -0x7200: ("protocol", "the peer does not speak TLS 1.2 or 1.3 (a plain-text client on a TLS "
+                          "port, or an unsupported protocol version)"),
+    -0x7700: ("protocol", "the peer does not speak TLS 1.2 or 1.3 (a plain-text client on a TLS "
+                          "port, or an unsupported protocol version)"),
+    -0x6E80: ("protocol", "the peer supports no TLS version this device accepts (TLS 1.2 or 1.3, "
+                          "or 1.3 only when minimum_version='TLSv1.3')"),
     errno.ENOMEM: ("memory", "not enough memory for another TLS session: lower the session "
                              "limit or free memory"),
 }
@@ -584,9 +687,11 @@ _UNVERIFIED = {
 
 
 def log_connection(conn, role, context=None):
-    """Log 'ROLE TLSv1.2 SUITE VERIFIED peer=SUBJECT', or what was checked instead of
+    """Log 'ROLE TLSv1.x SUITE VERIFIED peer=SUBJECT', or what was checked instead of
     VERIFIED, for an established connection (an asyncio stream or its TLS socket) made by
     context (the netsec.tls context); return the peer's subject if it was verified, else None.
+    A connection authenticated by a pre-shared key logs 'ROLE TLSv1.x SUITE VERIFIED
+    psk=IDENTITY' and returns 'psk:IDENTITY'.
 
     Call it only once the handshake has finished, i.e. after the first successful read or
     write: earlier, the TLS socket has no cipher suite to report (OSError ENOTCONN).
@@ -594,6 +699,14 @@ def log_connection(conn, role, context=None):
     sock = getattr(conn, "s", conn)
     mode = getattr(context, "mode", None)
     suite, version = sock.cipher()
+    if mode == "psk":  # the firmware allows nothing but the PSK in such a context
+        identity = sock.psk_identity
+        try:
+            identity = identity.decode()
+        except UnicodeError:  # identities are bytes on the wire (RFC 4279 5.1)
+            identity = repr(identity)
+        log.info("%s %s %s VERIFIED psk=%s" % (role, version, suite, identity))
+        return "psk:" + identity
     cert = sock.getpeercert(True)
     subject = None
     if cert:

@@ -159,7 +159,7 @@ def test_optional_client_auth_admits_no_certificate_or_a_verified_one(unix_image
     write_credentials(flash, SERVER_CERT=pki.der(server_cert), SERVER_KEY=pki.der(server_key),
                       CLIENT_CAS=(pki.der(client_ca[0]),))
     server_ca_pem = pki.write(tmp_path / "server-ca.pem", server_ca[0])
-    line = "INFO server TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 "
+    line = "INFO server TLSv1.3 TLS1-3-AES-256-GCM-SHA384 "
     with MicroPython(unix_image, HELLO_SERVER, flash, [free_port(), "optional"]) as mp:
         port = mp.ready()
         assert isinstance(hello(port, server_ca_pem, intruder, tmp_path), ssl.SSLError)

@@ -358,7 +358,7 @@ def test_connection_is_logged_once_with_tls_details(healthy):
     status, _, _ = get(healthy.port, "/")
     assert status == 200
     line = [l for l in healthy.log().splitlines() if "https client 127.0.0.1:" in l][-1]
-    assert "TLSv1.2" in line and "GCM" in line
+    assert "TLSv1.3" in line and "GCM" in line
 
 
 def test_streamed_bodies_are_chunked(healthy):

@@ -103,8 +103,10 @@ class HostServer:
         self.listener.close()
 
 
-# The log line for a connection: the policy's suites only (ECDHE + AES-GCM).
-LOG_LINE = r"INFO client TLSv1\.2 TLS-ECDHE-ECDSA-WITH-AES-(128-GCM-SHA256|256-GCM-SHA384) "
+# The log line for a connection: the policy's suites only (TLS 1.3, or ECDHE; AES-GCM or
+# ChaCha20-Poly1305).
+LOG_LINE = (r"INFO client TLSv1\.(3 TLS1-3-|2 TLS-ECDHE-ECDSA-WITH-)"
+            r"(AES-128-GCM-SHA256|AES-256-GCM-SHA384|CHACHA20-POLY1305-SHA256) ")
 
 
 def logged(output, status_and_peer):

@@ -96,7 +96,7 @@ def device(unix_image, tmp_path, pki_set, request):
         yield dev.start()
 
 
-LINE = "INFO server TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 "
+LINE = "INFO server TLSv1.3 TLS1-3-AES-256-GCM-SHA384 "
 
 
 # --- client_auth="required" ----------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_clock_is_set_in_utc(board):
 
 def test_selftest_passes(board, clock_set):
     report = selftest(board)
-    assert report["protocol"] == "TLSv1.2" and report["cipher"].startswith("TLS-ECDHE-")
+    assert report["protocol"] == "TLSv1.3" and report["cipher"].startswith("TLS1-3-")
 
 
 def test_credentials_are_deployed_and_rotated_with_netsec_deploy(board, clock_set, identity, deploy):

@@ -1,5 +1,5 @@
 """TLS inside the guest: netsec.selftest joins a server and a client context built by netsec.tls
-from the frozen Net_Security over an in-memory pipe; they complete a verified TLS 1.2 handshake."""
+from the frozen Net_Security over an in-memory pipe; they complete a verified TLS 1.3 handshake."""
 import ast
 import datetime
 
@@ -20,11 +20,11 @@ def selftest(guest, hostname):
 
 def test_selftest_handshakes_with_the_frozen_credentials(guest):
     printed, report = selftest(guest, "localhost")
-    assert report["protocol"] == "TLSv1.2"
-    assert report["cipher"].startswith("TLS-ECDHE-ECDSA-WITH-"), "only forward-secret ECDHE"
+    assert report["protocol"] == "TLSv1.3"  # always (EC)DHE: forward secret
+    assert report["cipher"] == "TLS1-3-CHACHA20-POLY1305-SHA256"  # first in netsec.tls.CIPHERS
     assert report["peer"] == Net_Security.INFO["SERVER_CERT"]["subject"]
     assert 0 < report["heap_peak"] < 192 * 1024
-    assert "selftest: OK TLSv1.2 %s peer=%s verified as 'localhost'" % (
+    assert "selftest: OK TLSv1.3 %s peer=%s verified as 'localhost'" % (
         report["cipher"], report["peer"]) in printed
     print(printed.splitlines()[-1])
 

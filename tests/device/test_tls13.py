@@ -1,0 +1,423 @@
+"""The TLS engine on the unix image against real peers: TLS 1.3 beside 1.2, Extended Master
+Secret and no renegotiation, ChaCha20-Poly1305 and X25519, ALPN, session resumption by ticket
+(server) and by SSLSession (client, the SMTPS client too), pre-shared keys; sslyze's Mozilla
+"intermediate" check, testssl.sh and tlslite-ng."""
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from harness import CERTS, require_tool
+from mpy import SCRIPTS, MicroPython, free_port, run, write_credentials
+
+pytestmark = pytest.mark.device
+
+SERVER = (SCRIPTS / "tls13_server.py").read_text()
+CA = str(CERTS / "ca.pem")
+PSK_ID, PSK_KEY = b"sensor-1", bytes(range(32))
+
+
+class Device:
+    """tls13_server.py on the image: server_context(client_auth, minimum_version)."""
+
+    def __init__(self, image, flash, client_auth="none", minimum_version="TLSv1.2"):
+        self.mp = MicroPython(image, SERVER, flash,
+                              [free_port(), client_auth, minimum_version])
+        self.port = self.mp.ready()
+
+    def expect(self, prefix):
+        return self.mp.expect(prefix)
+
+
+@pytest.fixture
+def device(unix_image, tmp_path):
+    started = []
+
+    def start(client_auth="none", minimum_version="TLSv1.2"):
+        flash = tmp_path / ("flash%d" % len(started))
+        write_credentials(flash, PSK={PSK_ID: PSK_KEY})
+        dev = Device(unix_image, flash, client_auth, minimum_version)
+        started.append(dev)
+        return dev
+
+    yield start
+    for dev in started:
+        dev.mp.stop()
+
+
+def s_client(port, *options, send=b"hi\n", commands=False):
+    """openssl s_client's output for one connection that sends a line and waits for the reply
+    (commands: lines such as "R" are s_client commands, not data)."""
+    openssl = require_tool("openssl")
+    proc = subprocess.Popen([openssl, "s_client", "-connect", "127.0.0.1:%d" % port,
+                             "-servername", "localhost"] + ([] if commands else ["-ign_eof"])
+                            + list(options),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, b"")),
+                              daemon=True)
+    reader.start()
+    try:
+        proc.stdin.write(send)
+        proc.stdin.flush()
+        # The reply proves the handshake is over, and that a TLS 1.3 ticket sent after it has
+        # arrived; -ign_eof keeps s_client waiting for it instead of leaving at end of input.
+        for _ in range(200):
+            if any(b"hello " in line for line in lines) or not reader.is_alive():
+                break
+            threading.Event().wait(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+        reader.join(5)
+    return b"".join(lines).decode(errors="replace")
+
+
+# --- versions, EMS, renegotiation, suites, groups, ALPN -------------------------------------------
+
+def test_openssl_tls13_and_tls12_with_ems_and_secure_renegotiation(device):
+    dev = device()
+    out = s_client(dev.port, "-CAfile", CA, "-tls1_3")
+    assert "New, TLSv1.3, Cipher is TLS_" in out and "Verify return code: 0 (ok)" in out, out
+    assert dev.expect("INFO server TLSv1.3 TLS1-3-")
+    out = s_client(dev.port, "-CAfile", CA, "-tls1_2")
+    assert "New, TLSv1.2, Cipher is ECDHE-ECDSA-CHACHA20-POLY1305" in out, out
+    assert "Extended master secret: yes" in out and "Secure Renegotiation IS supported" in out
+    assert dev.expect("INFO server TLSv1.2 TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256 ")
+
+
+def test_chacha20_and_x25519_in_both_versions(device):
+    dev = device()
+    out = s_client(dev.port, "-CAfile", CA, "-tls1_3", "-groups", "X25519",
+                   "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256")
+    assert "Server Temp Key: X25519" in out and "Cipher is TLS_CHACHA20_POLY1305_SHA256" in out
+    # In TLS 1.2 the groups also name the curves the client accepts for the server's key (P-256).
+    out = s_client(dev.port, "-CAfile", CA, "-tls1_2", "-groups", "X25519:P-256",
+                   "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305")
+    assert "Server Temp Key: X25519" in out and "Cipher is ECDHE-ECDSA-CHACHA20-POLY1305" in out
+    for group in ("P-256", "P-384"):
+        assert "New, TLSv1.3" in s_client(dev.port, "-CAfile", CA, "-tls1_3", "-groups", group)
+    # Outside Mozilla's intermediate list: refused.
+    out = s_client(dev.port, "-CAfile", CA, "-tls1_3", "-groups", "P-521")
+    assert "New, TLSv1.3" not in out
+
+
+def test_client_offers_p256_first(unix_image, tmp_path):
+    # P-256 is the cheapest group on a Cortex-M (make bench); a TLS 1.3 client sends its key
+    # share for the first group it lists. openssl s_server prints the client's groups in order.
+    port = free_port()
+    server = subprocess.Popen(
+        [require_tool("openssl"), "s_server", "-accept", str(port), "-naccept", "1", "-rev",
+         "-cert", str(CERTS / "server.pem"), "-key", str(CERTS / "server-key.pem")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_accept(server)
+        status, out = run(unix_image, CLIENT, tmp_path / "flash", [port, 1, "-", "TLSv1.2"])
+        said = server.communicate(timeout=20)[0].decode()
+    finally:
+        server.kill()
+        server.wait()
+    assert "reply ih" in out, out
+    assert "Supported groups: secp256r1:x25519:secp384r1\n" in said, said
+    assert "Ciphersuite: TLS_CHACHA20_POLY1305_SHA256" in said  # the policy's order
+
+
+def test_renegotiation_is_refused(device):
+    dev = device()
+    # "R" makes s_client renegotiate: the device answers with a no_renegotiation alert.
+    out = s_client(dev.port, "-CAfile", CA, "-tls1_2", send=b"R\n", commands=True)
+    assert "RENEGOTIATING" in out and ":no renegotiation:" in out, out
+
+
+def test_minimum_version_tls13_refuses_a_tls12_client(device):
+    dev = device(minimum_version="TLSv1.3")
+    ctx = ssl.create_default_context(cafile=CA)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises(ssl.SSLError):
+        _hello(dev.port, ctx)
+    assert dev.expect("refused protocol")
+    ctx = ssl.create_default_context(cafile=CA)
+    assert _hello(dev.port, ctx)[:3] == ("hello anonymous", "TLSv1.3", False)
+
+
+def test_server_selects_alpn_http11(device):
+    dev = device()
+    curl = require_tool("curl")
+    # The device script is not HTTP: curl takes its line as an HTTP/0.9 answer.
+    out = subprocess.run([curl, "-sS", "-v", "--tlsv1.3", "--http0.9", "--max-time", "5",
+                          "--cacert", CA, "https://localhost:%d/" % dev.port],
+                         capture_output=True, text=True)
+    assert "SSL connection using TLSv1.3" in out.stderr, out.stderr
+    assert "ALPN: server accepted http/1.1" in out.stderr
+    assert "hello anonymous" in out.stdout
+    out = s_client(dev.port, "-CAfile", CA, "-alpn", "h2,http/1.1")
+    assert "ALPN protocol: http/1.1" in out
+    # Nothing in common: the no_application_protocol alert RFC 7301 3.2 requires.
+    out = s_client(dev.port, "-CAfile", CA, "-alpn", "h2")
+    assert "alert no application protocol" in out and "hello" not in out
+
+
+# --- resumption ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_openssl_resumes_with_a_ticket(device, tmp_path, version):
+    dev = device()
+    session = str(tmp_path / "session.pem")
+    first = s_client(dev.port, "-CAfile", CA, version, "-sess_out", session)
+    assert "New, TLSv1." in first
+    again = s_client(dev.port, "-CAfile", CA, version, "-sess_in", session)
+    assert "Reused, TLSv1.%s" % version[-1] in again, again
+
+
+def _hello(port, ctx, session=None):
+    """(reply, version, session_reused, session) of one CPython connection that sends a line;
+    the session is taken after the reply, when a TLS 1.3 ticket has arrived."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as conn:
+            conn.sendall(b"hi\n")
+            reply = conn.makefile("rb").readline().decode().strip()
+            return reply, conn.version(), conn.session_reused, conn.session
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_cpython_reuses_its_session(device, version):
+    dev = device()
+    ctx = ssl.create_default_context(cafile=CA)
+    ctx.maximum_version = version
+    _, _, reused, session = _hello(dev.port, ctx)
+    assert reused is False
+    reply, got, reused, _ = _hello(dev.port, ctx, session)
+    assert (reply, got, reused) == ("hello anonymous", version.name.replace("v1_", "v1."), True)
+
+
+# A CPython TLS server on the test credentials: per connection it answers one line with whether
+# the session was resumed.
+class ResumptionServer:
+    def __init__(self, version):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(CERTS / "server.pem"), str(CERTS / "server-key.pem"))
+        self.ctx.minimum_version = self.ctx.maximum_version = version
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.reused = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(60)
+        for _ in range(8):
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                with self.ctx.wrap_socket(raw, server_side=True) as conn:
+                    conn.settimeout(20)
+                    conn.makefile("rb").readline()
+                    self.reused.append(conn.session_reused)
+                    conn.sendall(b"reused %s\n" % str(conn.session_reused).encode())
+                    conn.recv(1)  # until the device closes
+            except (OSError, ssl.SSLError) as e:
+                self.reused.append(repr(e))
+
+    def close(self):
+        self.sock.close()
+
+
+CLIENT = """
+import sys, asyncio
+from netsec import tls
+port, count, identity = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+
+async def main():
+    for _ in range(count):
+        try:
+            if identity == "-":
+                ctx = tls.client_context("localhost", minimum_version=sys.argv[4])
+            else:
+                ctx = tls.client_context("localhost", psk_identity=identity.encode(),
+                                         minimum_version=sys.argv[4])
+            r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+            w.write(b"hi\\n")
+            await w.drain()
+            print("reply", (await r.readline()).decode().strip())
+            tls.log_connection(r, "client", ctx)
+            w.close()
+            await w.wait_closed()
+        except Exception as e:
+            print("error", tls.explain(e))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_client_resumes_its_session(unix_image, tmp_path, version):
+    server = ResumptionServer(version)
+    try:
+        status, out = run(unix_image, CLIENT, tmp_path / "flash", [server.port, 3, "-", "TLSv1.2"])
+    finally:
+        server.close()
+    assert status == 0 and out.count("reply reused") == 3, out
+    # The first is a full handshake; TLS 1.3's ticket came after it and still resumed the next.
+    assert server.reused == [False, True, True], out
+    assert "INFO client %s " % version.name.replace("v1_", "v1.") in out
+
+
+class Inbox:
+    def __init__(self):
+        self.reused = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.reused.append(server.transport.get_extra_info("ssl_object").session_reused)
+        return "250 OK"
+
+
+SMTPS = """
+import sys, asyncio
+from netsec import mail, mime
+relay = mail.Relay("localhost", int(sys.argv[1]), security=mail.TLS, timeout=20)
+
+async def main():
+    for i in range(3):
+        results = await relay.send(mime.Message("device@example.com", to=["ops@example.com"],
+                                                subject="n%d" % i, text="hello"))
+        print("sent", [r.code for r in results.values()])
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_smtps_client_resumes_against_aiosmtpd(unix_image, tmp_path, version):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(CERTS / "server.pem"), str(CERTS / "server-key.pem"))
+    ctx.maximum_version = version
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), ssl_context=ctx)
+    controller.start()
+    try:
+        status, out = run(unix_image, SMTPS, tmp_path / "flash", [controller.port], timeout=120)
+    finally:
+        controller.stop()
+    assert status == 0 and out.count("sent [250]") == 3, out
+    assert inbox.reused == [False, True, True], out
+
+
+# --- pre-shared keys -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version,cipher", [("-tls1_3", None),
+                                            ("-tls1_2", "ECDHE-PSK-CHACHA20-POLY1305"),
+                                            ("-tls1_2", "PSK-AES128-GCM-SHA256")])
+def test_psk_server_and_client(device, unix_image, tmp_path, version, cipher):
+    dev = device("psk")
+    options = [version, "-psk_identity", PSK_ID.decode(), "-psk", PSK_KEY.hex()]
+    if cipher:
+        options += ["-cipher", cipher]
+    out = s_client(dev.port, *options)
+    assert "hello psk:sensor-1" in out, out
+    assert dev.expect("INFO server TLSv1.%s " % version[-1]).endswith(" VERIFIED psk=sensor-1")
+    # The device as client, against openssl s_server with the same key and no certificate.
+    port = free_port()
+    server = subprocess.Popen(
+        [require_tool("openssl"), "s_server", "-accept", str(port), "-nocert", "-naccept", "1",
+         "-psk_identity", PSK_ID.decode(), "-psk", PSK_KEY.hex(), version, "-rev"]
+        + (["-cipher", cipher] if cipher else []),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_accept(server)
+        flash = tmp_path / "client-flash"
+        write_credentials(flash, PSK={PSK_ID: PSK_KEY})
+        status, out = run(unix_image, CLIENT, flash, [port, 1, PSK_ID.decode(), "TLSv1.2"])
+    finally:
+        server.kill()
+        server.wait()
+    assert "reply ih" in out, out  # s_server -rev answers the line reversed
+    assert "INFO client TLSv1.%s " % version[-1] in out and "VERIFIED psk=sensor-1" in out
+
+
+def _wait_for_accept(server):
+    """Wait for s_server's ACCEPT line (it listens from then on)."""
+    for line in iter(server.stdout.readline, b""):
+        if line.startswith(b"ACCEPT"):
+            return
+    pytest.fail("openssl s_server ended before listening")
+
+
+def test_psk_context_refuses_certificates_and_the_reverse(device):
+    psk = device("psk")
+    with pytest.raises(ssl.SSLError):  # a certificate-only client finds no common suite
+        _hello(psk.port, ssl.create_default_context(cafile=CA))
+    certificate = device()
+    out = s_client(certificate.port, "-tls1_2", "-psk_identity", PSK_ID.decode(),
+                   "-psk", PSK_KEY.hex(), "-cipher", "PSK-AES128-GCM-SHA256")
+    assert "hello" not in out and "Cipher is (NONE)" in out
+
+
+# --- scanners --------------------------------------------------------------------------------------
+
+def test_sslyze_mozilla_intermediate_compliant(device):
+    dev = device()
+    out = subprocess.run([sys.executable, "-m", "sslyze", "--mozilla_config=intermediate",
+                          "--certinfo_ca_file", CA, "localhost:%d" % dev.port],
+                         capture_output=True, text=True, timeout=300)
+    assert "is compliant with Mozilla's intermediate configuration" in out.stdout or \
+        ": OK - Compliant." in out.stdout, out.stdout[-3000:]
+    assert out.returncode == 0
+
+
+# What testssl.sh reports at HIGH or above that does not apply to a device with a private CA.
+NOT_APPLICABLE = {
+    # The private CA runs no CRL or OCSP service: revocation travels with the credentials
+    # (REVOKED in Net_Security), checked by the device itself.
+    "cert_revocation",
+}
+
+
+def test_testssl_reports_no_high_or_medium_finding(device, tmp_path):
+    dev = device()
+    report = tmp_path / "testssl.json"
+    out = subprocess.run([require_tool("testssl", "run `make deps` (Debian package testssl.sh)"),
+                          "--quiet", "--color", "0", "--warnings", "off", "--add-ca", CA,
+                          "--jsonfile", str(report), "localhost:%d" % dev.port],
+                         capture_output=True, text=True, timeout=600)
+    findings = json.loads(report.read_text())
+    serious = [(f["id"], f["finding"]) for f in findings
+               if f["severity"] in ("MEDIUM", "HIGH", "CRITICAL") and f["id"] not in NOT_APPLICABLE]
+    assert serious == [], out.stdout[-3000:]
+
+
+def test_tlslite_tls13_only_chacha20_only_and_psk_clients(device):
+    from tlslite.api import HandshakeSettings, TLSConnection
+    cert_dev, psk_dev = device(), device("psk")
+
+    def connect(port, **settings):
+        hs = HandshakeSettings()
+        for name, value in settings.items():
+            setattr(hs, name, value)
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+            conn = TLSConnection(raw)
+            conn.handshakeClientCert(settings=hs, serverName="localhost")
+            conn.write(b"hi\n")
+            reply = conn.read(max=100)
+            result = (conn.version, conn.getCipherName(), reply)
+            conn.close()
+            return result
+
+    version, cipher, reply = connect(cert_dev.port, minVersion=(3, 4), maxVersion=(3, 4))
+    assert version == (3, 4) and reply == b"hello anonymous\n"
+    version, cipher, reply = connect(cert_dev.port, cipherNames=["chacha20-poly1305"],
+                                     maxVersion=(3, 3))
+    assert version == (3, 3) and cipher == "chacha20-poly1305" and reply.startswith(b"hello")
+    version, cipher, reply = connect(cert_dev.port, cipherNames=["chacha20-poly1305"])
+    assert version == (3, 4) and cipher == "chacha20-poly1305"
+    version, cipher, reply = connect(
+        psk_dev.port, minVersion=(3, 4), maxVersion=(3, 4),
+        pskConfigs=[(PSK_ID, PSK_KEY, "sha256")], psk_modes=["psk_dhe_ke"])
+    assert version == (3, 4) and reply == b"hello psk:sensor-1\n"
