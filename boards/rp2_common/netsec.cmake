@@ -23,6 +23,15 @@ foreach(obj ${NETSEC_SPEED_OBJ})
     set_source_files_properties(${MICROPY_DIR}/lib/mbedtls/library/${src} PROPERTIES COMPILE_OPTIONS -O2)
 endforeach()
 
+# The mbedTLS sources the profile needs beyond MicroPython's list (PSA crypto, TLS 1.3): sources.mk
+# names them once. Deferred: the port's CMakeLists.txt makes the target after including this file.
+set(NETSEC_SOURCES_MK ${NETSEC_RP2_COMMON}/../../firmware/mbedtls/sources.mk)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${NETSEC_SOURCES_MK})
+file(READ ${NETSEC_SOURCES_MK} NETSEC_SOURCES_TEXT)
+string(REGEX MATCHALL "[a-z0-9_]+\\.c" NETSEC_MBEDTLS_SOURCES "${NETSEC_SOURCES_TEXT}")
+list(TRANSFORM NETSEC_MBEDTLS_SOURCES PREPEND ${MICROPY_DIR}/lib/mbedtls/library/)
+cmake_language(DEFER CALL target_sources ${MICROPY_TARGET} PRIVATE ${NETSEC_MBEDTLS_SOURCES})
+
 # The pico-sdk adds one C++ file (operator new and delete on malloc), so CMake would link with
 # g++, which wants Arm's libstdc++ (a 300 MB Debian package) although nothing uses it: link with
 # the C driver, and name the maths library g++ would have added. Deferred: the port's

@@ -15,3 +15,5 @@ MBEDTLS_CONFIG_FILE = '"mbedtls_config_board.h"'
 CFLAGS += -I$(NETSEC_STM32) -I$(NETSEC_STM32)/../../firmware/mbedtls
 
 include $(NETSEC_STM32)/../../firmware/mbedtls/speed.mk
+# The mbedTLS sources the profile needs beyond MicroPython's list (PSA crypto, TLS 1.3).
+include $(NETSEC_STM32)/../../firmware/mbedtls/sources.mk

@@ -284,7 +284,7 @@ class Inbox:
 SMTPS = """
 import sys, asyncio
 from netsec import mail, mime
-relay = mail.Relay("localhost", int(sys.argv[1]), security=mail.TLS, timeout=20)
+relay = mail.Relay("localhost", int(sys.argv[1]), security=mail.TLS)
 
 async def main():
     for i in range(3):

@@ -64,3 +64,37 @@ def test_an_unset_clock_is_reported_as_such(guest, set_guest_clock):
     set_guest_clock(2010)
     with pytest.raises(RemoteError, match="TLSError: selftest: the device clock is not set"):
         selftest(guest, "localhost")
+
+
+def test_a_soft_reset_ends_the_tls_engine_state(guest):
+    # mbedTLS's PSA crypto keeps state in the heap, reached from static memory (patch 0016): after
+    # a soft reset freed that heap, the next TLS context wrote into whatever lived there. Fill the
+    # heap with zeroed buffers this session owns, leave room for one context, and check that
+    # making it changed none of them.
+    selftest(guest, "localhost")  # TLS 1.3: PSA crypto in use
+    guest.soft_reset()
+    out = guest.exec(
+        "import gc, tls\nheld = []\ntry:\n"
+        "    while True:\n        held.append(bytearray(1024))\n"
+        "except MemoryError:\n    pass\n"
+        "del held[-24:]  # room for one context\ngc.collect()\n"
+        "ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)\n"
+        "print((len(held), [i for i, b in enumerate(held) if any(b)]))")
+    held, written = ast.literal_eval(out.strip())
+    assert held > 100 and written == [], "the TLS engine wrote into %d of %d buffers it does not own" % (
+        len(written), held)
+    guest.soft_reset()
+    assert selftest(guest, "localhost")[1]["protocol"] == "TLSv1.3"
+
+
+def test_contexts_made_and_dropped_never_run_out_of_key_slots(guest):
+    # A server context holds two of PSA's 32 key slots (its private key and its ticket key) until
+    # it is freed: dropped contexts give them back, at a collection and at a soft reset.
+    churn = ("import gc, tls, Net_Security\nfor i in range(48):\n"
+             "    ctx = tls.SSLContext(tls.PROTOCOL_TLS_SERVER)\n"
+             "    ctx.load_cert_chain(Net_Security.SERVER_CERT, Net_Security.SERVER_KEY)\n"
+             "    if i % 8 == 7:\n        gc.collect()\nprint(i + 1)")
+    for _ in range(2):
+        assert guest.exec(churn).strip() == "48"
+        guest.soft_reset()
+    assert selftest(guest, "localhost")[1]["protocol"] == "TLSv1.3"
