@@ -91,9 +91,12 @@ def test_a_failed_handshake_closes_the_tcp_connection(unix_image, tmp_path):
 
 
 
-def hello(port, cafile, identity=None, tmp_path=None):
-    """Connect with CPython ssl trusting cafile, say a line; the reply, or the ssl error."""
+def hello(port, cafile, identity=None, tmp_path=None, version=None):
+    """Connect with CPython ssl trusting cafile (pinned to one ssl.TLSVersion if given), say a
+    line; the reply, or the ssl error."""
     ctx = ssl.create_default_context(cafile=cafile)
+    if version:
+        ctx.minimum_version = ctx.maximum_version = version
     if identity:
         cert, key = identity
         ctx.load_cert_chain(pki.write(tmp_path / "client.pem", cert),
