@@ -66,6 +66,11 @@ _MISSING = object()
 # split it over. The host tools check the same (netsec_cli.x509util.OUT_RECORD).
 _OUT_RECORD = 4096
 
+# The longest pre-shared key mbedTLS takes (MBEDTLS_PSK_MAX_LEN: 48 with TLS 1.3 tickets and
+# AES-256-GCM-SHA384 in the profile); it refuses a longer one in every handshake. The host tools
+# check the same (netsec_cli.psk.MAX_KEY_BYTES).
+_PSK_MAX = 48
+
 # What verify_callback returns to fail a handshake: mbedTLS documents this code for "the verify
 # callback failed", and it is fatal even with CERT_OPTIONAL.
 _REJECTED = -0x3000
@@ -235,10 +240,10 @@ def _check(creds, origins):
                              "intermediate CAs" % (field, where(field), size, _OUT_RECORD))
     psk = creds["PSK"]
     if not isinstance(psk, dict) or not all(
-            isinstance(k, bytes) and k and isinstance(v, bytes) and len(v) >= 16
+            isinstance(k, bytes) and k and isinstance(v, bytes) and 16 <= len(v) <= _PSK_MAX
             for k, v in psk.items()):
-        raise ValueError("PSK (%s) must map identities (bytes) to keys of at least 16 bytes: "
-                         "make one with `netsec keygen --psk NAME`" % where("PSK"))
+        raise ValueError("PSK (%s) must map identities (bytes) to keys of 16 to %d bytes: "
+                         "make one with `netsec keygen --psk NAME`" % (where("PSK"), _PSK_MAX))
     revoked = creds["REVOKED"]
     if not isinstance(revoked, dict) or not all(
             isinstance(k, bytes) and isinstance(v, (tuple, list)) for k, v in revoked.items()):
@@ -294,7 +299,7 @@ class _Context:
                              % (", ".join(sorted(VERSIONS)), minimum_version))
         self._mode = mode
         self._minimum = VERSIONS[minimum_version]
-        self._ciphers = _cipher_list(ciphers, PSK_CIPHERS if mode == "psk" else CIPHERS)
+        self._ciphers = _cipher_list(ciphers, mode == "psk")
         self._creds = _current()
         try:  # configuration errors show at start-up
             self._native = self._build(self._creds)
@@ -435,7 +440,7 @@ class _ClientContext(_Context):
 
 
 def server_context(client_auth="none", ciphers=None, minimum_version="TLSv1.2",
-                   alpn=("http/1.1",), ticket_lifetime=TICKET_LIFETIME):
+                   alpn=("http/1.1",), ticket_lifetime=None):
     """The ssl= for asyncio.start_server(): SERVER_CERT/SERVER_KEY, and client certificates
     checked against CLIENT_CAS when client_auth is 'optional' or 'required'.
 
@@ -445,14 +450,23 @@ def server_context(client_auth="none", ciphers=None, minimum_version="TLSv1.2",
     minimum_version: 'TLSv1.2' or 'TLSv1.3' (TLS 1.3 only). alpn: protocol names the server
     selects from the client's offer (RFC 7301). ticket_lifetime: seconds a session ticket
     resumes, 0 for none, at most 604800 (RFC 8446 4.6.1); ticket keys are made at start-up,
-    kept in RAM and replaced every lifetime.
+    kept in RAM and replaced every lifetime. Default TICKET_LIFETIME with client_auth='none',
+    else 0: a resumed session cannot name the client (a TLS 1.3 ticket holds no client
+    certificate, no ticket the PSK identity), so such a server issues none (ValueError if
+    asked to).
     """
     if client_auth not in ("none", "optional", "required", "psk"):
         raise ValueError("client_auth must be 'none', 'optional', 'required' or 'psk', not %r"
                          % (client_auth,))
+    if ticket_lifetime is None:
+        ticket_lifetime = TICKET_LIFETIME if client_auth == "none" else 0
     if not isinstance(ticket_lifetime, int) or not 0 <= ticket_lifetime <= 604800:
         raise ValueError("ticket_lifetime must be seconds from 0 (no tickets) to 604800 (7 days, "
                          "RFC 8446), not %r" % (ticket_lifetime,))
+    if ticket_lifetime and client_auth != "none":
+        raise ValueError("client_auth=%r takes ticket_lifetime=0: a session resumed from a ticket "
+                         "cannot name the client (TLS 1.3 tickets hold no client certificate, no "
+                         "ticket holds the PSK identity)" % (client_auth,))
     return _ServerContext(client_auth, ciphers, minimum_version, tuple(alpn or ()),
                           ticket_lifetime)
 
@@ -527,12 +541,22 @@ def client_context(hostname, level="verified", cas=None, ciphers=None, allow_pla
     return _ClientContext(hostname, level, cas, ciphers, minimum_version, psk_identity, resume)
 
 
-def _cipher_list(ciphers, default):
+def _cipher_list(ciphers, psk):
+    default = PSK_CIPHERS if psk else CIPHERS
     if ciphers is None:
         return default
     ciphers = tuple(ciphers)
     if not ciphers or not all(isinstance(c, str) for c in ciphers):
         raise ValueError("ciphers must be mbedTLS suite names such as %r" % default[0])
+    # A TLS 1.2 suite authenticates by PSK or by certificate, never both. A PSK context verifies
+    # no certificate, so a certificate suite in it would let any server in, logged VERIFIED;
+    # a certificate context has no key for a PSK suite. (TLS 1.3 suites serve both: the
+    # firmware allows a PSK context psk_dhe_ke only.)
+    other = [c for c in ciphers if not c.startswith("TLS1-3-") and ("-PSK-" in c) != psk]
+    if other:
+        raise ValueError("%s in ciphers: a %s context takes TLS 1.3 suites and TLS 1.2 %s suites "
+                         "only" % (", ".join(other), "PSK" if psk else "certificate",
+                                   "PSK (-PSK-)" if psk else "non-PSK"))
     weak = [c for c in ciphers if c not in CIPHERS + PSK_CIPHERS]
     if weak:
         log.warning("tls: cipher suites outside netsec's policy allowed: " + ", ".join(weak))

@@ -7,10 +7,12 @@ import hashlib
 import re
 import secrets
 
+from . import x509util
 from .problems import CliError
 
 KEY_BYTES = 32  # 256 bits: as strong as the strongest suite it protects
 MIN_KEY_BYTES = 16  # the firmware refuses shorter keys
+MAX_KEY_BYTES = 48  # and longer ones: mbedTLS's MBEDTLS_PSK_MAX_LEN in the profile (netsec.tls)
 _IDENTITY = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,128}$")  # printable ASCII, no ':' or space
 
 
@@ -22,19 +24,23 @@ def make(identity):
 def read(path):
     """(identity bytes, key bytes) of a .psk file; CliError naming the file and the fix."""
     try:
-        with open(path, encoding="ascii") as f:
-            text = f.read().strip()
-    except (OSError, UnicodeDecodeError) as e:
-        raise CliError(path, "cannot read the PSK file (%s)" % (getattr(e, "strerror", None) or e),
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise CliError(path, "cannot read the PSK file (%s)" % (e.strerror or e),
                        "give a file written by netsec keygen --psk NAME")
+    # Saved again by an editor (a byte-order mark, CRLF, UTF-16), it is the same key.
+    text = x509util.decode_text(path, data).strip()
     identity, _, hexkey = text.partition(":")
     try:
         key = bytes.fromhex(hexkey)
     except ValueError:
         key = b""
-    if not _IDENTITY.match(identity) or len(key) < MIN_KEY_BYTES or "\n" in text:
+    if not _IDENTITY.match(identity) or not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES \
+            or "\n" in text:
         raise CliError(path, "is not a PSK file: expected one line IDENTITY:HEXKEY with a key of "
-                       "at least %d bytes" % MIN_KEY_BYTES, "make one with netsec keygen --psk NAME")
+                       "%d to %d bytes (the firmware's limits)" % (MIN_KEY_BYTES, MAX_KEY_BYTES),
+                       "make one with netsec keygen --psk NAME")
     return identity.encode(), key
 
 
