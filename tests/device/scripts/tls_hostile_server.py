@@ -6,7 +6,7 @@
 import sys, asyncio, gc
 from netsec import tls
 port, client_auth, lifetime, host = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-ctx = tls.server_context(client_auth, ticket_lifetime=None if lifetime == "-" else int(lifetime))
+ctx = tls.server_context(client_auth, **({} if lifetime == "-" else {"ticket_lifetime": int(lifetime)}))
 
 async def handle(r, w):
     try:
