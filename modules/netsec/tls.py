@@ -79,7 +79,7 @@ _REJECTED = -0x3000
 class TLSError(Exception):
     """A TLS failure a person can act on. kind names the cause for code: 'unknown_ca',
     'hostname', 'expired', 'not_yet_valid', 'revoked', 'clock_unset', 'no_client_cert',
-    'no_common_cipher', 'alert', 'closed', 'protocol', 'timeout', 'usage', 'memory',
+    'no_common_cipher', 'psk', 'alert', 'closed', 'protocol', 'timeout', 'usage', 'memory',
     'credentials', 'config', 'other'."""
 
     def __init__(self, message, kind="other"):
@@ -643,11 +643,21 @@ _POLICY = "TLS 1.2 or 1.3, ECDHE with AES-GCM or ChaCha20-Poly1305"
 _CLOSED = ("the peer closed the connection during the TLS handshake: it may accept none of this "
            "device's cipher suites (" + _POLICY + "), want a client certificate, or "
            "not trust this device's certificate")
+# mbedTLS's DECODE_ERROR and ILLEGAL_PARAMETER: what a broken or hostile peer sends.
+_MALFORMED = ("the peer sent a malformed or illegal TLS handshake message (a broken or hostile "
+              "peer, a scanner, or to a PSK server a TLS 1.3 PSK identity not in PSK)")
 _ERRORS = {
     -0x7480: ("no_client_cert", "the client sent no certificate, but this server requires one "
                                 "(client_auth='required')"),
     -0x6E00: ("no_common_cipher", "handshake failed: the peer offered no cipher suite, curve or "
-                                  "TLS version this device accepts (" + _POLICY + ")"),
+                                  "TLS version this device accepts (" + _POLICY + "), or "
+                                  "(TLS 1.3) a pre-shared key other than this device's"),
+    # A PSK the other side does not have: an identity not in its table (TLS 1.2), or the same
+    # identity with another key, which shows when the Finished message does not verify.
+    -0x6C80: ("psk", "the client offered a PSK identity that is not in PSK (Net_Security)"),
+    -0x7180: ("protocol", "a TLS record or Finished message did not verify: the peer's "
+                          "pre-shared key differs from this device's, or the data was tampered "
+                          "with"),
     -0x7780: ("alert", "the peer aborted the handshake with a TLS alert: it may not trust this "
                        "device's certificate, or accept none of its cipher suites"),
     -0x7A00: ("usage", "the peer's certificate is not usable here (key usage, extended key usage "
@@ -659,6 +669,8 @@ _ERRORS = {
                           "port, or an unsupported protocol version)"),
     -0x7700: ("protocol", "the peer does not speak TLS 1.2 or 1.3 (a plain-text client on a TLS "
                           "port, or an unsupported protocol version)"),
+    -0x7300: ("protocol", _MALFORMED),
+    -0x6600: ("protocol", _MALFORMED),
     -0x6E80: ("protocol", "the peer supports no TLS version this device accepts (TLS 1.2 or 1.3, "
                           "or 1.3 only when minimum_version='TLSv1.3')"),
     errno.ENOMEM: ("memory", "not enough memory for another TLS session: lower the session "

@@ -287,6 +287,19 @@ def test_psk_identities_not_in_the_table_are_refused(device, identity):
     assert "hello psk:sensor-1" in out, out
 
 
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_psk_failures_are_explained(device, version):
+    # They used to log "unexpected OSError(-27776, 'MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY')" and the
+    # like, and a TLS 1.3 client with another key "no cipher suite, curve or TLS version".
+    dev = device("psk")
+    s_client(dev.port, version, "-psk_identity", "nobody", "-psk", PSK_KEY.hex())
+    line = dev.expect("refused ")
+    assert "PSK identity" in line and "not in PSK" in line, line
+    s_client(dev.port, version, "-psk_identity", PSK_ID.decode(), "-psk", bytes(32).hex())
+    line = dev.expect("refused ")
+    assert "pre-shared key" in line and "unexpected" not in line, line
+
+
 # --- ClientHellos: versions, suites, encodings ----------------------------------------------------
 
 def _ext(kind, data):
@@ -363,8 +376,49 @@ def test_old_versions_weak_suites_and_broken_hellos_are_refused(target, tmp_path
         for data in broken:
             assert first_record(dev.port, data)[0] in ("alert", "closed")
         assert dev.hello() == "hello anonymous"
+    assert "unexpected" not in dev.mp.output, dev.mp.output  # each failure explained
     # The heap is what it was, within a few fragments' worth.
     assert dev.heap() >= heap - 2048, dev.mp.output
+
+
+# --- memory: many resumptions and PSK handshakes, a soft reset between servers --------------------
+
+def _resume(port, ctx, session):
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as conn:
+            conn.sendall(b"hi\n")
+            assert conn.makefile("rb").readline().startswith(b"hello ")
+            return conn.session, conn.session_reused
+
+
+def test_resumptions_and_psk_handshakes_give_their_heap_back(target, tmp_path):
+    flash = tmp_path / "flash"
+    write_credentials(flash, PSK={PSK_ID: PSK_KEY})
+    levels = []
+    for client_auth in ("none", "psk", "none"):  # each start is a soft reset on the QEMU guest
+        dev = Device(target, flash, client_auth)
+        try:
+            if client_auth == "psk":
+                for _ in range(6):
+                    for version in ("-tls1_2", "-tls1_3"):
+                        assert "hello psk:sensor-1" in s_client(dev.port, version, *PSK_OPTIONS)
+                assert dev.expect("closed") and "refused" not in dev.mp.output
+                continue
+            heap = dev.heap()
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                ctx = ssl.create_default_context(cafile=CA)
+                ctx.maximum_version = version
+                session, _ = _resume(dev.port, ctx, None)
+                for _ in range(8):
+                    session, reused = _resume(dev.port, ctx, session)
+                    assert reused
+            levels.append((heap, dev.heap()))
+        finally:
+            dev.mp.stop()
+    # The heap after the resumptions is what it was before them, and the same after a restart.
+    (first, after_first), (second, after_second) = levels
+    assert after_first >= first - 2048 and after_second >= second - 2048, levels
+    assert abs(first - second) <= 2048, levels
 
 
 # --- tickets: forged, truncated, another server's, past rotation ----------------------------------
