@@ -502,12 +502,18 @@ class Inbox:
 
 
 SMTPS = """
-import sys, asyncio
+import sys, asyncio, os
 from netsec import mail, mime
 port = int(sys.argv[1])
 
 async def main():
-    for host, verify in [h.split("/") for h in sys.argv[2:]]:
+    for step in sys.argv[2:]:
+        if step == "rotate":  # new credentials on flash: the same CAs in a file of another size
+            os.mkdir("netsec-credentials")
+            with open("netsec-credentials/Net_Security.py", "w") as f:
+                f.write("FORMAT = 1  # rotated\\n")
+            continue
+        host, verify = step.split("/")
         relay = mail.Relay(host, port, security=mail.TLS, verify=verify)
         results = await relay.send(mime.Message("device@example.com", to=["ops@example.com"],
                                                 subject="s", text="hello"))
@@ -529,11 +535,65 @@ def test_smtps_sessions_are_resumed_only_with_the_same_host_and_level(unix_image
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), ssl_context=ctx)
     controller.start()
     sends = ["localhost/encrypted", "localhost/verified", "127.0.0.1/verified",
-             "localhost/verified", "localhost/encrypted"]
+             "localhost/verified", "localhost/encrypted", "rotate", "localhost/verified",
+             "localhost/verified"]
     try:
         status, out = run(unix_image, SMTPS, tmp_path / "flash", [controller.port] + sends,
-                          timeout=120)
+                          timeout=180)
     finally:
         controller.stop()
-    assert status == 0 and out.count("[250]") == 5, out
-    assert inbox.reused == [False, False, False, True, True], out
+    assert status == 0 and out.count("[250]") == 7, out
+    # A session made under other credentials is not offered either.
+    assert inbox.reused == [False, False, False, True, True, False, True], out
+
+
+# --- the device as a client: the TLS 1.3 downgrade sentinel --------------------------------------
+
+CLIENT = """
+import sys, asyncio
+from netsec import tls
+
+async def main():
+    try:
+        ctx = tls.client_context("localhost")
+        r, w = await asyncio.open_connection("127.0.0.1", int(sys.argv[1]), ssl=ctx)
+        w.write(b"hi\\n")
+        await w.drain()
+        print("reply", (await r.readline()).decode().strip())
+    except Exception as e:
+        error = tls.explain(e)
+        print("error", error.kind, error)
+
+asyncio.run(main())
+"""
+
+
+def test_the_client_refuses_a_tls12_server_hello_with_the_downgrade_sentinel(unix_image,
+                                                                              tmp_path):
+    # RFC 8446 4.1.3: a TLS 1.2 ServerHello whose random ends in DOWNGRD\x01 came from a TLS 1.3
+    # server that an attacker made believe the client speaks TLS 1.2 at most.
+    answered = []
+
+    def serve(sock):
+        conn, _ = sock.accept()
+        with conn:
+            conn.settimeout(30)
+            conn.recv(4096)  # the ClientHello
+            extensions = _ext(0xff01, b"\x00") + _ext(23, b"")
+            body = (b"\x03\x03" + os.urandom(24) + b"DOWNGRD\x01" + b"\x00" + b"\xc0\x2b\x00"
+                    + _vec(extensions))
+            message = b"\x02" + len(body).to_bytes(3, "big") + body
+            conn.sendall(b"\x16\x03\x03" + _vec(message))
+            answered.append(conn.recv(100))
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    sock.settimeout(60)
+    thread = threading.Thread(target=serve, args=(sock,), daemon=True)
+    thread.start()
+    try:
+        status, out = run(unix_image, CLIENT, tmp_path / "flash", [sock.getsockname()[1]])
+        thread.join(30)
+    finally:
+        sock.close()
+    assert "error protocol " in out, out
+    assert answered and answered[0][:1] == b"\x15" and answered[0][6] == ILLEGAL_PARAMETER
