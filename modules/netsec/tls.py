@@ -665,6 +665,7 @@ _ERRORS = {
     -0x7280: ("closed", _CLOSED),
     -0x7880: ("closed", _CLOSED),
     errno.ECONNRESET: ("closed", _CLOSED),
+    32: ("closed", _CLOSED),  # EPIPE (not in MicroPython's errno): a write after the peer left
     -0x7200: ("protocol", "the peer does not speak TLS 1.2 or 1.3 (a plain-text client on a TLS "
                           "port, or an unsupported protocol version)"),
     -0x7700: ("protocol", "the peer does not speak TLS 1.2 or 1.3 (a plain-text client on a TLS "
