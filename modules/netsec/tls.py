@@ -668,8 +668,9 @@ _ERRORS = {
     32: ("closed", _CLOSED),  # EPIPE (not in MicroPython's errno): a write after the peer left
     -0x7200: ("protocol", "the peer does not speak TLS 1.2 or 1.3 (a plain-text client on a TLS "
                           "port, or an unsupported protocol version)"),
-    -0x7700: ("protocol", "the peer does not speak TLS 1.2 or 1.3 (a plain-text client on a TLS "
-                          "port, or an unsupported protocol version)"),
+    -0x7700: ("protocol", "the peer sent a TLS message out of turn: it does not speak TLS 1.2 or "
+                          "1.3 (a plain-text client on a TLS port), or it sent one mbedTLS does "
+                          "not implement (a TLS 1.3 KeyUpdate)"),
     -0x7300: ("protocol", _MALFORMED),
     -0x6600: ("protocol", _MALFORMED),
     -0x6E80: ("protocol", "the peer supports no TLS version this device accepts (TLS 1.2 or 1.3, "

@@ -17,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from harness import CERTS, require_tool
-from mpy import SCRIPTS, free_port, run, write_credentials
+from mpy import OVERRIDE_DIR, SCRIPTS, free_port, run, write_credentials
 from targets import UnixTarget
 
 pytestmark = pytest.mark.device
@@ -381,6 +381,26 @@ def test_old_versions_weak_suites_and_broken_hellos_are_refused(target, tmp_path
     assert dev.heap() >= heap - 2048, dev.mp.output
 
 
+def test_a_tls13_key_update_ends_the_connection_with_a_log_line_that_says_so(device):
+    # mbedTLS 3.6 implements no KeyUpdate (RFC 8446 4.6.3): the connection ends. The log used
+    # to call the peer one that "does not speak TLS 1.2 or 1.3".
+    dev = device()
+    proc = subprocess.Popen([require_tool("openssl"), "s_client", "-connect",
+                             "127.0.0.1:%d" % dev.port, "-servername", "localhost", "-tls1_3",
+                             "-CAfile", CA], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        proc.stdin.write(b"hi\n")
+        proc.stdin.flush()
+        assert dev.expect("INFO server TLSv1.3 ")
+        proc.stdin.write(b"k\n")  # s_client's command: send a KeyUpdate
+        proc.stdin.flush()
+        assert "KeyUpdate" in dev.expect("refused protocol ")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 # --- memory: many resumptions and PSK handshakes, a soft reset between servers --------------------
 
 def _resume(port, ctx, session):
@@ -403,6 +423,7 @@ def test_resumptions_and_psk_handshakes_give_their_heap_back(target, tmp_path):
                     for version in ("-tls1_2", "-tls1_3"):
                         assert "hello psk:sensor-1" in s_client(dev.port, version, *PSK_OPTIONS)
                 assert dev.expect("closed") and "refused" not in dev.mp.output
+                assert PSK_KEY.hex() not in dev.mp.output.lower()  # no key in the log
                 continue
             heap = dev.heap()
             for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
@@ -415,6 +436,9 @@ def test_resumptions_and_psk_handshakes_give_their_heap_back(target, tmp_path):
             levels.append((heap, dev.heap()))
         finally:
             dev.mp.stop()
+    # Nothing was written to flash (ticket keys and sessions live in RAM only).
+    assert target.files(flash, ".") == [] and target.files(flash, OVERRIDE_DIR) == [
+        "Net_Security.py"]
     # The heap after the resumptions is what it was before them, and the same after a restart.
     (first, after_first), (second, after_second) = levels
     assert after_first >= first - 2048 and after_second >= second - 2048, levels
