@@ -16,6 +16,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
+import certfactory as pki
 from harness import CERTS, require_tool
 from mpy import OVERRIDE_DIR, SCRIPTS, free_port, run, write_credentials
 from targets import UnixTarget
@@ -569,6 +570,49 @@ def test_smtps_sessions_are_resumed_only_with_the_same_host_and_level(unix_image
     assert status == 0 and out.count("[250]") == 7, out
     # A session made under other credentials is not offered either.
     assert inbox.reused == [False, False, False, True, True, False, True], out
+
+
+SMTPS_HEAP = """
+import sys, asyncio, gc
+from netsec import mail, mime
+relay = mail.Relay(sys.argv[1], int(sys.argv[2]), security=mail.TLS)
+
+async def main():
+    for i in range(4):
+        results = await relay.send(mime.Message("device@example.com", to=["ops@example.com"],
+                                                subject="n%d" % i, text="hello"))
+        gc.collect()
+        print("sent", [r.code for r in results.values()], "heap", gc.mem_free())
+
+asyncio.run(main())
+"""
+
+
+def test_the_smtps_client_keeps_its_heap_against_a_relay_flooding_tickets(target, tmp_path):
+    # A TLS 1.3 relay may send any number of tickets after each handshake: the client keeps the
+    # last (for the next send) and its heap stays level.
+    ca = pki.ca("Flood CA")
+    cert, key = pki.leaf(ca, hosts=("localhost", "10.0.2.100"))  # the QEMU guest's relay address
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.write(tmp_path / "relay.pem", cert),
+                        pki.write(tmp_path / "relay-key.pem", key))
+    ctx.num_tickets = 100
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=target.service_port("tls"),
+                            ssl_context=ctx)
+    controller.start()
+    flash = tmp_path / "flash"
+    write_credentials(flash, EMAIL_SERVER_CAS=(pki.der(ca[0]),))
+    try:
+        status, out = target.run(SMTPS_HEAP, flash, [target.service_host,
+                                                     target.device_port("tls", controller.port)],
+                                 timeout=300)
+    finally:
+        controller.stop()
+    assert status == 0 and out.count("sent [250]") == 4, out
+    assert inbox.reused == [False, True, True, True], out
+    heaps = [int(line.split()[-1]) for line in out.splitlines() if line.startswith("sent")]
+    assert heaps[-1] >= heaps[1] - 2048, heaps
 
 
 # --- the device as a client: the TLS 1.3 downgrade sentinel --------------------------------------
