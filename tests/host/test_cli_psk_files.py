@@ -66,3 +66,15 @@ def test_inspect_warns_of_a_key_the_firmware_cannot_take_and_never_shows_it(tmp_
     assert status == 0, err
     assert "PSK gateway has a 512-bit key; the firmware takes 128 to 384 bits" in out, out
     assert key.hex() not in out and key.hex()[:16] not in out and repr(key)[2:20] not in out
+
+
+def test_keygen_makes_no_psk_file_that_convert_would_refuse(tmp_path, capsys):
+    # A name of 129 characters used to give a file that convert refused as "not a PSK file".
+    status, _, err = run_netsec(capsys, "keygen", "-o", tmp_path / "k", "--psk", "a" * 129)
+    assert status != 0 and "has 129 characters; a PSK identity has at most 128" in err, err
+    assert not (tmp_path / "k").exists()
+    status, _, err = run_netsec(capsys, "keygen", "-o", tmp_path / "k", "--psk", "a" * 128)
+    assert status == 0, err
+    status, _, err = run_netsec(capsys, "convert", "--psk", tmp_path / "k" / ("a" * 128 + ".psk"),
+                                "-o", tmp_path / "N.py")
+    assert status == 0, err

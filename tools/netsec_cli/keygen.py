@@ -98,6 +98,10 @@ def run(args):
     clients = [_file_name(n, "--client", reserved) for n in args.client]
     fleet = read_fleet(args.fleet) if args.fleet else []
     psks = [_file_name(n, "--psk") for n in args.psk]
+    for name in psks:  # convert reads no longer identity: refuse now, not after writing the key
+        if len(name) > psk.MAX_IDENTITY:
+            raise CliError("--psk", "'%s...' has %d characters; a PSK identity has at most %d"
+                           % (name[:16], len(name), psk.MAX_IDENTITY), "give a shorter name")
     if not (hosts or clients or fleet or psks):
         raise CliError(None, "nothing to make",
                        "give --host NAME (a server), --client NAME, --fleet CSV or --psk NAME")

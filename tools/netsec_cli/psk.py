@@ -13,7 +13,8 @@ from .problems import CliError
 KEY_BYTES = 32  # 256 bits: as strong as the strongest suite it protects
 MIN_KEY_BYTES = 16  # the firmware refuses shorter keys
 MAX_KEY_BYTES = 48  # and longer ones: mbedTLS's MBEDTLS_PSK_MAX_LEN in the profile (netsec.tls)
-_IDENTITY = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,128}$")  # printable ASCII, no ':' or space
+MAX_IDENTITY = 128  # characters: this file format's limit (RFC 4279 allows 2^16 - 1 bytes)
+_IDENTITY = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,%d}$" % MAX_IDENTITY)  # printable, no ':'
 
 
 def make(identity):
