@@ -370,6 +370,10 @@ def test_old_versions_weak_suites_and_broken_hellos_are_refused(target, tmp_path
         # RFC 8446 4.1.3: a TLS 1.3 server negotiating TLS 1.2 says so in its random.
         kind, random = first_record(dev.port, client_hello())
         assert kind == "server_hello" and random[-8:] == b"DOWNGRD\x01"
+        # RFC 5746 3.6: a first handshake whose renegotiation_info is not empty is aborted.
+        renegotiating = EXTENSIONS[:3] + [_ext(0xff01, b"\x0c" + b"A" * 12)]
+        assert first_record(dev.port, client_hello(extensions=renegotiating)) == (
+            "alert", HANDSHAKE_FAILURE)
         broken = [client_hello(session_id=b"A" * 33), client_hello(suites=()),
                   client_hello(extensions=EXTENSIONS + EXTENSIONS[:1]),
                   _garbled(client_hello()), os.urandom(300),
