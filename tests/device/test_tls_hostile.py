@@ -270,19 +270,27 @@ def test_psk_keys_the_firmware_cannot_use_are_refused_when_loaded(device, unix_i
     assert "keys of 16 to 48 bytes" in out
 
 
+def tlslite_psk(port, identity, key=PSK_KEY, line=b"hi\n"):
+    """A TLS 1.3 psk_dhe_ke handshake by tlslite-ng: the server's reply to line."""
+    from tlslite.api import HandshakeSettings, TLSConnection
+    settings = HandshakeSettings()
+    settings.minVersion = settings.maxVersion = (3, 4)
+    settings.pskConfigs = [(identity, key, "sha256")]
+    settings.pskModes = ["psk_dhe_ke"]
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as raw:
+        conn = TLSConnection(raw)
+        conn.handshakeClientCert(settings=settings, serverName="localhost")
+        conn.write(line)
+        return conn.read(max=100)
+
+
 @pytest.mark.parametrize("identity", [b"nobody", bytes(range(256)), b"", b"A" * 16000],
                          ids=["unknown", "binary", "empty", "overlong"])
 def test_psk_identities_not_in_the_table_are_refused(device, identity):
-    from tlslite.api import HandshakeSettings, TLSConnection
     from tlslite.errors import TLSError
     dev = device("psk")
-    settings = HandshakeSettings()
-    settings.minVersion = settings.maxVersion = (3, 4)
-    settings.pskConfigs = [(identity, PSK_KEY, "sha256")]
-    settings.pskModes = ["psk_dhe_ke"]
-    with socket.create_connection(("127.0.0.1", dev.port), timeout=60) as raw:
-        with pytest.raises((TLSError, OSError)):
-            TLSConnection(raw).handshakeClientCert(settings=settings, serverName="localhost")
+    with pytest.raises((TLSError, OSError)):
+        tlslite_psk(dev.port, identity)
     assert dev.expect("refused ")
     out = s_client(dev.port, "-tls1_3", *PSK_OPTIONS)  # the server still serves
     assert "hello psk:sensor-1" in out, out
@@ -299,6 +307,26 @@ def test_psk_failures_are_explained(device, version):
     s_client(dev.port, version, "-psk_identity", PSK_ID.decode(), "-psk", bytes(32).hex())
     line = dev.expect("refused ")
     assert "pre-shared key" in line and "unexpected" not in line, line
+
+
+def test_failed_psk_handshakes_give_back_their_key_slots_and_heap(target, tmp_path):
+    # The server imports the identity's key into PSA for each handshake (mbedtls_ssl_set_hs_psk):
+    # more failures than PSA has key slots (32), then a good handshake.
+    from tlslite.errors import TLSError
+    flash = tmp_path / "flash"
+    write_credentials(flash, PSK={PSK_ID: PSK_KEY})
+    dev = Device(target, flash, "psk")
+    try:
+        heap = int(tlslite_psk(dev.port, PSK_ID, line=b"heap\n").split()[1])
+        for _ in range(36):
+            with pytest.raises((TLSError, OSError)):
+                tlslite_psk(dev.port, PSK_ID, bytes(32))
+        assert tlslite_psk(dev.port, PSK_ID) == b"hello psk:sensor-1\n"
+        assert int(tlslite_psk(dev.port, PSK_ID, line=b"heap\n").split()[1]) >= heap - 2048
+        for _ in range(36):  # each failure logged
+            assert "pre-shared key" in dev.expect("refused ")
+    finally:
+        dev.mp.stop()
 
 
 # --- ClientHellos: versions, suites, encodings ----------------------------------------------------
