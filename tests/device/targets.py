@@ -189,12 +189,16 @@ class GuestProgram:
         """The next unconsumed line starting with prefix; MicroPythonError if none comes."""
         deadline = time.monotonic() + timeout
         while True:
-            lines = self.output.splitlines()
+            ended = self.ended()
+            output = self.output
+            lines = output.splitlines()
+            if lines and not ended and not output.endswith("\n"):
+                lines.pop()  # still arriving over the console: whole once its newline came
             for i in range(self._seen, len(lines)):
                 if lines[i].startswith(prefix):
                     self._seen = i + 1
                     return lines[i]
-            if time.monotonic() > deadline or self.ended():
+            if ended or time.monotonic() > deadline:
                 raise MicroPythonError("no line starting %r within %ss; output:\n%s"
                                        % (prefix, timeout, self.output))
             time.sleep(0.05)
