@@ -78,3 +78,14 @@ def test_keygen_makes_no_psk_file_that_convert_would_refuse(tmp_path, capsys):
     status, _, err = run_netsec(capsys, "convert", "--psk", tmp_path / "k" / ("a" * 128 + ".psk"),
                                 "-o", tmp_path / "N.py")
     assert status == 0, err
+
+
+@pytest.mark.parametrize("table", [{b"gateway": bytes(64)}, {b"": KEY}], ids=["long key", "empty"])
+def test_deploy_refuses_a_psk_table_the_board_would_refuse(tmp_path, capsys, table):
+    # It used to warn and copy it; the board then refused the whole set and kept the old one.
+    module = tmp_path / "Net_Security.py"
+    module.write_text("FORMAT = 1\nPSK = %r\n" % (table,))
+    status, _, err = run_netsec(capsys, "deploy", module, "--device", tmp_path / "no-board")
+    assert status == 2 and err.count("\n") == 1, err
+    assert "the firmware" in err and "netsec keygen --psk NAME" in err
+    assert "no such device" not in err  # refused before the board is looked for

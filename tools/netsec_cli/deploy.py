@@ -1,7 +1,7 @@
 """netsec deploy: copy a Net_Security.py to a board; netsec.tls picks it up with no reboot."""
 import hashlib
 
-from . import inspect, problems, x509util
+from . import inspect, problems, psk, x509util
 from .device import Device, RemoteError
 from .problems import CliError
 
@@ -14,8 +14,9 @@ new connection, so the new credentials are used without a reboot; the board
 refuses a broken set and keeps the previous one (and logs why).
 
 Refused before anything is written: a module that is not FORMAT 1, a
-private key that does not belong to its certificate, and a certificate (with
-its chain) too big for the firmware to send. The file is written under
+private key that does not belong to its certificate, a certificate (with
+its chain) too big for the firmware to send, and a pre-shared key the firmware
+cannot take (16 to 48 bytes). The file is written under
 a temporary name and renamed into place, so the board never reads half of it;
 its SHA-256 is then read back from the board and compared."""
 EPILOG = """\
@@ -63,9 +64,14 @@ def checked(path):
             raise CliError(path, "%s does not belong to %s" % (key["name"], cert),
                            "make the module again with netsec convert from the matching "
                            "certificate and key")
-    too_big = inspect.sent_too_big(inspect.read_module(path))
+    constants = inspect.read_module(path)
+    too_big = inspect.sent_too_big(constants)
     if too_big:
         raise CliError(path, too_big[0], x509util.CERTIFICATE_MESSAGE_FIX)
+    unusable = psk.problems(constants.get("PSK") or {})  # a dict of bytes: from_module checked
+    if unusable:
+        raise CliError(path, unusable[0], "make the key with netsec keygen --psk NAME and the "
+                       "module with netsec convert")
     for warning in report["warnings"]:
         problems.warn(path, warning)
     return report

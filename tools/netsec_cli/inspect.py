@@ -113,11 +113,7 @@ def from_module(path, now):
     for identity, key in sorted(table.items()):  # never the key itself
         report["psk"].append({"identity": identity.decode("ascii", "backslashreplace"),
                               "fingerprint": psk.fingerprint(key), "bits": 8 * len(key)})
-        if not psk.MIN_KEY_BYTES <= len(key) <= psk.MAX_KEY_BYTES:
-            report["warnings"].append(
-                "PSK %s has a %d-bit key; the firmware takes %d to %d bits"
-                % (report["psk"][-1]["identity"], 8 * len(key), 8 * psk.MIN_KEY_BYTES,
-                   8 * psk.MAX_KEY_BYTES))
+    report["warnings"].extend(psk.problems(table))
     revoked = constants.get("REVOKED") or {}
     if not isinstance(revoked, dict):
         raise CliError(path, "REVOKED is a %s, not a dict" % type(revoked).__name__,

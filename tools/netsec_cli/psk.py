@@ -45,6 +45,20 @@ def read(path):
     return identity.encode(), key
 
 
+def problems(table):
+    """What the firmware refuses in a PSK table {identity bytes: key bytes} (netsec.tls checks
+    the same), one line each."""
+    found = []
+    for identity, key in sorted(table.items()):
+        if not identity:
+            found.append("PSK has an empty identity, which the firmware refuses")
+        if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+            found.append("PSK %s has a %d-bit key; the firmware takes %d to %d bits"
+                         % (identity.decode("ascii", "backslashreplace"), 8 * len(key),
+                            8 * MIN_KEY_BYTES, 8 * MAX_KEY_BYTES))
+    return found
+
+
 def fingerprint(key):
     """What identifies a key for people without revealing it: SHA-256 of the key, 16 hex digits."""
     return hashlib.sha256(b"netsec psk fingerprint\0" + key).hexdigest()[:16]
