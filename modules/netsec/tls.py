@@ -379,10 +379,12 @@ class _ServerContext(_Context):
 
 
 # A client's last connection to each server, to resume its session with the next one (RFC 5077,
-# RFC 8446 2.2): {(host name, mode, cas, psk identity): (credentials, TLS socket)}. The session is
-# read from the socket only when the next connection starts, because a TLS 1.3 server sends its
-# ticket after the handshake: a session taken at handshake time would resume nothing. Sessions
-# live in RAM only; one made under other credentials or another level is never offered.
+# RFC 8446 2.2): {(host name, mode, cas, psk identity): [credentials, TLS socket, subject]}. The
+# session is read from the socket only when the next connection starts, because a TLS 1.3 server
+# sends its ticket after the handshake: a session taken at handshake time would resume nothing.
+# Sessions live in RAM only; one made under other credentials or another level is never offered.
+# subject: the server certificate's, verified in the handshake that made the session; a resumed
+# TLS 1.3 session has no certificate to show (mbedTLS keeps none in a TLS 1.3 session).
 _sessions = {}
 
 
@@ -392,6 +394,7 @@ class _ClientContext(_Context):
         self._cas = cas
         self._psk_identity = psk_identity
         self._resume = resume
+        self._key = (hostname, mode, cas, psk_identity)
         _Context.__init__(self, mode, ciphers, minimum_version)
 
     def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True,
@@ -399,16 +402,26 @@ class _ClientContext(_Context):
         # The context's host name is the one verified, whatever name the caller connected to
         # (asyncio passes the address when server_hostname is not given).
         native = self._native_context()
-        key = (self._hostname, self._mode, self._cas, self._psk_identity)
-        last = _sessions.get(key) if self._resume else None
+        last = _sessions.get(self._key) if self._resume else None
         session = last[1].session if last and last[0] is self._creds else None
         conn = native.wrap_socket(sock, do_handshake_on_connect=do_handshake_on_connect,
                                   server_hostname=self._hostname, session=session)
         if self._resume:
-            if key not in _sessions and len(_sessions) >= 4:
+            if self._key not in _sessions and len(_sessions) >= 4:
                 _sessions.clear()
-            _sessions[key] = (self._creds, conn)
+            _sessions[self._key] = [self._creds, conn, last[2] if session else None]
         return conn
+
+    def verified_subject(self, sock, subject):
+        """The server's verified subject for sock: subject (from its certificate, noted for the
+        connections that resume its session), or, for a resumed session that shows no
+        certificate, the subject verified when the session was made; None if unknown."""
+        entry = _sessions.get(self._key)
+        if self._mode != "verified" or entry is None or entry[1] is not sock:
+            return subject
+        if subject is not None:
+            entry[2] = subject
+        return entry[2]
 
     def _build(self, creds):
         ctx = self._new(_tls.PROTOCOL_TLS_CLIENT)
@@ -756,6 +769,10 @@ def log_connection(conn, role, context=None):
     # firmware fails the handshake when it does not verify (firmware/patches/0005-*).
     verified = cert is not None and mode in ("verified", "required", "optional")
     status = "VERIFIED" if verified else _UNVERIFIED[mode]
+    if isinstance(context, _ClientContext):
+        known = context.verified_subject(sock, subject if verified else None)
+        if not verified and known:  # a full handshake with no certificate fails: resumed
+            subject, verified, status = known, True, "VERIFIED (resumed session)"
     log.info("%s %s %s %s peer=%s" % (role, version, suite, status, subject or "none"))
     return subject if verified else None
 

@@ -602,6 +602,9 @@ def test_smtps_sessions_are_resumed_only_with_the_same_host_and_level(unix_image
     assert status == 0 and out.count("[250]") == 7, out
     # A session made under other credentials is not offered either.
     assert inbox.reused == [False, False, False, True, True, False, True], out
+    # Each verified send logs VERIFIED, resumed or not: a resumed TLS 1.3 session shows no
+    # certificate, and used to be logged "UNVERIFIED (no certificate) peer=none".
+    assert out.count(" VERIFIED") == 5 and "UNVERIFIED (no certificate)" not in out, out
 
 
 SMTPS_HEAP = """
