@@ -89,3 +89,18 @@ def test_deploy_refuses_a_psk_table_the_board_would_refuse(tmp_path, capsys, tab
     assert status == 2 and err.count("\n") == 1, err
     assert "the firmware" in err and "netsec keygen --psk NAME" in err
     assert "no such device" not in err  # refused before the board is looked for
+
+
+@pytest.mark.parametrize("key", [b"correct horse battery staple", bytes(32)],
+                         ids=["passphrase", "one byte"])
+def test_a_guessable_key_is_warned_of(tmp_path, capsys, key):
+    path = write_psk(tmp_path / "weak.psk", key)
+    status, _, err = run_netsec(capsys, "convert", "--psk", path, "-o", tmp_path / "N.py")
+    assert status == 0, err
+    assert "warning: %s: the key looks chosen by a person" % path in err, err
+    assert "netsec keygen --psk NAME" in err
+    status, out, _ = run_netsec(capsys, "inspect", tmp_path / "N.py")
+    assert "PSK sensor-1: the key looks chosen by a person" in out, out
+    status, _, err = run_netsec(capsys, "convert", "--psk", write_psk(tmp_path / "ok.psk"),
+                                "-o", tmp_path / "N.py")
+    assert "warning" not in err, err

@@ -178,6 +178,8 @@ class Conversion:
             if identity in table:
                 raise CliError(path, "identity %s is given twice" % identity.decode(),
                                "give each identity once (rename one with netsec keygen --psk)")
+            if psk.guessable(key):
+                warn(path, "the key " + psk.GUESSABLE % psk.guessable(key))
             table[identity] = key
         return table
 

@@ -114,6 +114,9 @@ def from_module(path, now):
         report["psk"].append({"identity": identity.decode("ascii", "backslashreplace"),
                               "fingerprint": psk.fingerprint(key), "bits": 8 * len(key)})
     report["warnings"].extend(psk.problems(table))
+    report["warnings"].extend("PSK %s: the key %s" % (identity.decode("ascii", "backslashreplace"),
+                                                      psk.GUESSABLE % psk.guessable(key))
+                              for identity, key in sorted(table.items()) if psk.guessable(key))
     revoked = constants.get("REVOKED") or {}
     if not isinstance(revoked, dict):
         raise CliError(path, "REVOKED is a %s, not a dict" % type(revoked).__name__,

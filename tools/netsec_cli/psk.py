@@ -59,6 +59,22 @@ def problems(table):
     return found
 
 
+# A key a person chose (a passphrase in hex, one byte repeated) can be guessed: whoever records
+# one handshake can test guesses against it offline (RFC 9257: external PSKs need high entropy).
+GUESSABLE = ("looks chosen by a person, not random (%s): anyone who records one handshake can "
+             "test guesses against it offline; make a random one with netsec keygen --psk NAME")
+
+
+def guessable(key):
+    """Why key looks chosen by a person, or None. 16 random bytes are all printable ASCII with
+    a probability of about 1e-7."""
+    if len(set(key)) == 1:
+        return "one byte repeated"
+    if all(0x20 <= b < 0x7f for b in key):
+        return "printable text"
+    return None
+
+
 def fingerprint(key):
     """What identifies a key for people without revealing it: SHA-256 of the key, 16 hex digits."""
     return hashlib.sha256(b"netsec psk fingerprint\0" + key).hexdigest()[:16]
