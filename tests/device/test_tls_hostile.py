@@ -255,6 +255,25 @@ def test_a_psk_client_refuses_a_server_without_the_key(unix_image, tmp_path, ver
     assert server.served == [] and "error " in out and "reply" not in out, out
 
 
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_a_certificate_client_refuses_a_psk_only_server(unix_image, tmp_path, version):
+    port = free_port()
+    server = subprocess.Popen([require_tool("openssl"), "s_server", "-accept", str(port),
+                               "-nocert", "-naccept", "1", "-psk_identity", PSK_ID.decode(),
+                               "-psk", PSK_KEY.hex(), version, "-rev"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for line in iter(server.stdout.readline, b""):  # listening from its ACCEPT line on
+            if line.startswith(b"ACCEPT"):
+                break
+        status, out = run(unix_image, CLIENT, _psk_flash(tmp_path, PSK={PSK_ID: PSK_KEY}),
+                          [port])
+    finally:
+        server.kill()
+        server.wait()
+    assert "error " in out and "reply" not in out, out
+
+
 # --- PSK tables the firmware can use -----------------------------------------------------------------
 
 def test_psk_keys_the_firmware_cannot_use_are_refused_when_loaded(device, unix_image, tmp_path):
