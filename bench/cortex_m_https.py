@@ -13,14 +13,13 @@ mean of REPEAT samples on each of two boots, with the spread (max - min) of all 
 The host side (curl for the first request, CPython http.client + ssl for the rest) is not
 counted.
 """
-import http.client
 import re
 import ssl
-import subprocess
 import time
 from pathlib import Path
 
 import cortex_m
+from tls_flights import FlightClient
 
 from netsec_cli import qemu
 
@@ -31,6 +30,9 @@ ICOUNT = "shift=0"
 REPEAT = 3
 BIG = 256 * 1024
 SESSION_LIMIT = 24  # bounds the sessions-that-fit loop
+# Host seconds to wait after a request before the closing mark: whatever the request left to
+# do in the guest (ACKs, the loop back to reading) is done by then.
+SETTLE_S = 0.3
 GUEST_APP = "import asyncio, guest_https\nasyncio.run(guest_https.main(%d))" % SESSION_LIMIT
 READY = "netsec https server on"
 # Made in the guest (faster than copying it over the console): BIG bytes for row 10.
@@ -40,48 +42,36 @@ MAKE_BIG = ("import os\ntry:\n    os.mkdir('/www')\nexcept OSError:\n    pass\n"
 
 
 class Marks:
-    """Reads machine.busy_cycles() from guest_https.py's console, in instructions."""
+    """Reads guest_https.py's marks from its console: (busy before the mark's collection, busy
+    after it, timer cycles), in instructions."""
 
     def __init__(self, guest, per_tick):
         self.guest, self.per_tick, self.seen = guest, per_tick, 0
 
     def __call__(self):
-        self.guest.send(b"m\n")
+        self.guest.send(b"m")
         deadline = time.monotonic() + 30
         while True:
-            found = re.findall(r"busy (\d+)\r?\n", self.guest.output())  # whole lines only
+            found = re.findall(r"busy (\d+) (\d+) (\d+)\r?\n", self.guest.output())  # whole lines
             if len(found) > self.seen:
                 self.seen = len(found)
-                return int(found[-1]) * self.per_tick
+                return [int(n) * self.per_tick for n in found[-1]]
             if time.monotonic() > deadline:
                 raise RuntimeError("no busy count from the guest:\n" + self.guest.output())
             time.sleep(0.01)
 
     def count(self, action):
-        """Guest instructions run while action() ran (two marks apart)."""
+        """Guest instructions run in answer to action() (from after the first mark's collection
+        to before the second's) and, apart, the timer instructions meanwhile."""
         before = self()
         action()
-        return self() - before
+        time.sleep(SETTLE_S)
+        after = self()
+        return after[0] - before[1], after[2] - before[2]
 
 
-def _connection(port):
-    context = ssl.create_default_context(cafile=str(CA))
-    return http.client.HTTPSConnection(HOSTNAME, port, context=context, timeout=60)
-
-
-def _get(conn, path):
-    conn.request("GET", path)
-    response = conn.getresponse()
-    body = response.read()
-    if response.status != 200:
-        raise RuntimeError("GET %s: %d" % (path, response.status))
-    return body
-
-
-def _curl(port):
-    subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "--cacert", str(CA),
-                    "--resolve", "%s:%d:127.0.0.1" % (HOSTNAME, port),
-                    "https://%s:%d/" % (HOSTNAME, port)], check=True, timeout=60)
+def _context():
+    return ssl.create_default_context(cafile=str(CA))
 
 
 def _sessions_that_fit(port):
@@ -89,18 +79,18 @@ def _sessions_that_fit(port):
     held, failed = [], "the limit of %d" % SESSION_LIMIT
     try:
         while len(held) < SESSION_LIMIT:
-            conn = _connection(port)
+            client = FlightClient(port, _context(), HOSTNAME)
             try:
-                _get(conn, "/api/status")
-            except (OSError, ssl.SSLError, http.client.HTTPException) as e:
+                client.get("/api/status")
+            except (OSError, ssl.SSLError, RuntimeError) as e:
                 failed = type(e).__name__
-                conn.close()
+                client.close()
                 break
-            held.append(conn)
+            held.append(client)
         return len(held), failed
     finally:
-        for conn in held:
-            conn.close()
+        for client in held:
+            client.close()
 
 
 def measure_once(image):
@@ -112,19 +102,38 @@ def measure_once(image):
         guest.start(GUEST_APP, READY, timeout=120)
         port = guest.host_port(443)
         mark = Marks(guest, per_tick)
-        rows = {"nothing": [mark.count(lambda: None) for _ in range(REPEAT)],
-                "first_request": [mark.count(lambda: _curl(port))],
-                "new_connection_request": [mark.count(lambda: _curl(port)) for _ in range(REPEAT)]}
-        conn = _connection(port)
-        _get(conn, "/")
-        rows["keep_alive_get"] = [mark.count(lambda: _get(conn, "/")) for _ in range(REPEAT)]
+        rows = {"nothing": [], "first_request": [], "new_connection_request": [],
+                "keep_alive_get": [], "static_256k": []}
+        timers = []
+
+        def sample(name, action):
+            busy, timer = mark.count(action)
+            rows[name].append(busy)
+            timers.append(timer)
+
+        def new_connection(name):
+            client = FlightClient(port, _context(), HOSTNAME)
+            sample(name, lambda: client.get("/"))
+            client.close()
+            time.sleep(SETTLE_S)
+
+        for _ in range(REPEAT):
+            sample("nothing", lambda: None)
+        new_connection("first_request")
+        for _ in range(REPEAT):
+            new_connection("new_connection_request")
+        client = FlightClient(port, _context(), HOSTNAME)
+        client.get("/")
+        for _ in range(REPEAT):
+            sample("keep_alive_get", lambda: client.get("/"))
         sizes = []
-        rows["static_256k"] = [mark.count(lambda: sizes.append(len(_get(conn, "/static/big.bin"))))
-                               for _ in range(REPEAT)]
-        conn.close()
+        for _ in range(REPEAT):
+            sample("static_256k", lambda: sizes.append(len(client.get("/static/big.bin"))))
+        client.close()
         if sizes != [BIG] * REPEAT:
             raise RuntimeError("the static file came back as %r bytes" % sizes)
         rows["sessions_that_fit"], rows["next_session_failed_with"] = _sessions_that_fit(port)
+        rows["timer_instructions"] = timers
         guest.interrupt()
     return rows
 

@@ -6,8 +6,9 @@
 #include "board.h"
 
 // The port's startup.c has a vector table with the 16 system exceptions only and fatal
-// handlers for all of them. This board needs SysTick and the UART0 receive interrupt, so it
-// runs from a copy in RAM (VTOR needs the table aligned to its size rounded up to a power of 2).
+// handlers for all of them. This board needs interrupts (timers, UART0 receive, the LAN9118),
+// so it runs from a copy in RAM (VTOR needs the table aligned to its size rounded up to a
+// power of 2), which netsec_set_irq_handler() fills in.
 extern const uint32_t isr_vector[];
 extern void Default_Handler(void);
 static uint32_t vector_table[EXC_IRQ0 + MPS2_NUM_IRQS] __attribute__((aligned(256)));
@@ -19,11 +20,13 @@ static void install_vector_table(void) {
     for (int i = EXC_IRQ0; i < EXC_IRQ0 + MPS2_NUM_IRQS; ++i) {
         vector_table[i] = (uint32_t)&Default_Handler;
     }
-    vector_table[EXC_SYSTICK] = (uint32_t)&netsec_systick_handler;
-    vector_table[EXC_IRQ0 + UART0_RX_IRQ] = (uint32_t)&netsec_uart0_rx_handler;
     __asm volatile ("dsb" : : : "memory");
     SCB_VTOR = (uint32_t)vector_table;
     __asm volatile ("dsb\n isb" : : : "memory");
+}
+
+void netsec_set_irq_handler(int irq, void (*handler)(void)) {
+    vector_table[EXC_IRQ0 + irq] = (uint32_t)handler;
 }
 
 void netsec_board_init(void) {

@@ -6,16 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// ticks.c: a 1 ms SysTick, the base of ticks_ms/us and of the real-time clock.
+// board.c: put an interrupt handler into the vector table (irq: 0 for IRQ 0).
+void netsec_set_irq_handler(int irq, void (*handler)(void));
+
+// ticks.c: tickless time (the base of ticks_ms/us and of the real-time clock) and idle.
 void netsec_ticks_init(void);
-void netsec_systick_handler(void);
 uint64_t netsec_ticks_us64(void);
-// System clock cycles since boot not spent asleep in WFI (machine.busy_cycles()).
+// Wake the idle loop: input came (an interrupt handler, or a poll that took a frame).
+void netsec_wake_for_input(void);
+// System clock cycles since boot spent running in answer to input (machine.busy_cycles()),
+// and those spent on work only a deadline woke the guest for (lwIP's timers, sleeps).
 uint64_t netsec_busy_cycles(void);
+uint64_t netsec_timer_cycles(void);
 
 // uart_stdin.c: console input through the UART0 receive interrupt.
 void netsec_uart_stdin_init(void);
-void netsec_uart0_rx_handler(void);
 
 // rtc.c: UTC wall-clock time, read from the host at boot, settable.
 void netsec_rtc_init(void);
@@ -28,6 +33,9 @@ void netsec_ramdisk_mount(bool format);
 // network_lan.c: lwIP and network.LAN on the LAN9118; the poll is MicroPython's event hook.
 void netsec_lan_init(bool cold_boot);
 void netsec_lan_poll(void);
+// For the idle loop: run lwIP's timers if one is due (true if so); milliseconds until the next.
+bool netsec_lan_timers(void);
+uint32_t netsec_lan_sleep_ms(void);
 
 // test_only_insecure_entropy.c (on QEMU): the board's entropy source, which mbedTLS, lwIP
 // (network_lan.c) and os.urandom (modos_urandom.c) draw from.

@@ -1,11 +1,13 @@
-// SMSC LAN9118 driver for lwIP (see lan9118.h). Polled, never from an interrupt: lan_netif.c
-// calls lan9118_receive() whenever MicroPython waits, so lwIP and modlwip only ever run in
-// thread context and need no lock.
+// SMSC LAN9118 driver for lwIP (see lan9118.h). Frames are taken in thread context, never in
+// an interrupt: network_lan.c calls lan9118_receive() whenever MicroPython waits, so lwIP and
+// modlwip need no lock. The receive interrupt only wakes an idle CPU (ticks.c).
 #include <string.h>
 
 #include "lwip/pbuf.h"
 #include "lwip/snmp.h"
 #include "lan9118.h"
+#include "mps2_an385.h"
+#include "board.h"
 
 #define LAN_REG(offset) (*(volatile uint32_t *)(LAN9118_BASE + (offset)))
 
@@ -14,8 +16,11 @@
 #define TX_DATA_FIFO LAN_REG(0x20)
 #define RX_STATUS_FIFO LAN_REG(0x40)
 #define TX_STATUS_FIFO LAN_REG(0x48)
-#define BYTE_TEST LAN_REG(0x64)
+#define IRQ_CFG LAN_REG(0x54)
+#define INT_STS LAN_REG(0x58)
 #define INT_EN LAN_REG(0x5c)
+#define BYTE_TEST LAN_REG(0x64)
+#define FIFO_INT LAN_REG(0x68)
 #define RX_CFG LAN_REG(0x6c)
 #define TX_CFG LAN_REG(0x70)
 #define HW_CFG LAN_REG(0x74)
@@ -27,6 +32,13 @@
 
 #define BYTE_TEST_PATTERN (0x87654321u)
 #define HW_CFG_SRST (1u << 0)
+// IRQ_CFG: the pin enabled, active high, push-pull (QEMU's model inverts the line otherwise).
+#define IRQ_CFG_EN (1u << 8)
+#define IRQ_CFG_POL_HIGH (1u << 4)
+#define IRQ_CFG_PUSH_PULL (1u << 0)
+// INT_STS/INT_EN: RX status FIFO level; with FIFO_INT's RX status level 0, any received frame.
+#define INT_RSFL (1u << 3)
+#define FIFO_INT_RX_STATUS_LEVEL (0xffu)
 #define PMT_CTRL_READY (1u << 0)
 #define TX_CFG_TX_ON (1u << 1)
 #define TX_CFG_TXS_DUMP (1u << 15)
@@ -89,7 +101,7 @@ bool lan9118_reset(uint8_t mac[6]) {
     }
     for (int i = 0; i < BUSY_WAIT_LIMIT && !(PMT_CTRL & PMT_CTRL_READY); ++i) {
     }
-    INT_EN = 0; // polled (see the top of this file)
+    INT_EN = 0; // until lan9118_start()
     uint32_t low = mac_csr_read(MAC_ADDRL);
     uint32_t high = mac_csr_read(MAC_ADDRH);
     for (int i = 0; i < 4; ++i) {
@@ -100,9 +112,22 @@ bool lan9118_reset(uint8_t mac[6]) {
     return true;
 }
 
+// A frame's status entered the RX status FIFO: clear the (latched) status and wake the CPU.
+static void lan9118_rx_handler(void) {
+    INT_STS = INT_RSFL;
+    netsec_wake_for_input();
+}
+
 void lan9118_start(void) {
     RX_CFG = 0; // frames start on a word boundary, no end padding
     TX_CFG = TX_CFG_TX_ON;
+    FIFO_INT &= ~FIFO_INT_RX_STATUS_LEVEL;
+    INT_STS = 0xffffffffu;
+    INT_EN = INT_RSFL;
+    IRQ_CFG = IRQ_CFG_EN | IRQ_CFG_POL_HIGH | IRQ_CFG_PUSH_PULL;
+    netsec_set_irq_handler(LAN9118_IRQ, lan9118_rx_handler);
+    NVIC_ICPR0 = 1u << LAN9118_IRQ;
+    NVIC_ISER0 = 1u << LAN9118_IRQ;
     // Reset leaves the MAC promiscuous; receive only our address, broadcast and multicast.
     mac_csr_write(MAC_CR, MAC_CR_TXEN | MAC_CR_RXEN | MAC_CR_FDPX | MAC_CR_MCPAS);
 }

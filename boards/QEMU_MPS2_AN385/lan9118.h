@@ -8,12 +8,14 @@
 
 // mps2-an385 and mps2-an386 map the controller here and wire its interrupt to IRQ 13.
 #define LAN9118_BASE (0x40200000u)
+#define LAN9118_IRQ (13)
 
 // Reset the controller and read its MAC address into mac[6]. False: no LAN9118 answers at
 // LAN9118_BASE (its BYTE_TEST register does not read the datasheet's pattern).
 bool lan9118_reset(uint8_t mac[6]);
 
-// Start transmitting and receiving (after lan9118_reset).
+// Start transmitting and receiving (after lan9118_reset); a received frame raises IRQ 13,
+// whose handler only wakes the CPU.
 void lan9118_start(void);
 
 // Whether the PHY reports a link (MII basic status register, bit 2).

@@ -8,12 +8,19 @@
 #include "shared/timeutils/timeutils.h"
 #include "board.h"
 
-// machine.busy_cycles(): system clock cycles (MPS2_SYSCLK_HZ) since boot not spent asleep
-// waiting for an interrupt (ticks.c), as an int; for benchmarks under `qemu -icount`.
+// machine.busy_cycles(): system clock cycles (MPS2_SYSCLK_HZ) since boot spent running in answer
+// to input; machine.timer_cycles(): those spent on what only a deadline woke the guest for
+// (lwIP's timers, sleeps); neither counts the time asleep (ticks.c). Ints; for benchmarks
+// under `qemu -icount`.
 static mp_obj_t machine_busy_cycles(void) {
     return mp_obj_new_int_from_ull(netsec_busy_cycles());
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(machine_busy_cycles_obj, machine_busy_cycles);
+
+static mp_obj_t machine_timer_cycles(void) {
+    return mp_obj_new_int_from_ull(netsec_timer_cycles());
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(machine_timer_cycles_obj, machine_timer_cycles);
 
 static const mp_obj_base_t machine_rtc_obj;
 

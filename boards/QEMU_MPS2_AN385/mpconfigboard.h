@@ -30,12 +30,13 @@
 #define MICROPY_PY_MACHINE_INCLUDEFILE "modmachine_rtc.c"
 #define MICROPY_PY_MACHINE_EXTRA_GLOBALS \
     { MP_ROM_QSTR(MP_QSTR_RTC), MP_ROM_PTR(&machine_rtc_type) }, \
-    { MP_ROM_QSTR(MP_QSTR_busy_cycles), MP_ROM_PTR(&machine_busy_cycles_obj) },
+    { MP_ROM_QSTR(MP_QSTR_busy_cycles), MP_ROM_PTR(&machine_busy_cycles_obj) }, \
+    { MP_ROM_QSTR(MP_QSTR_timer_cycles), MP_ROM_PTR(&machine_timer_cycles_obj) },
 
-// Sleep until the next interrupt (the 1 ms tick or a received character) instead of spinning:
-// QEMU then leaves the host CPU idle. ticks.c counts the time asleep (machine.busy_cycles()).
-#define MICROPY_INTERNAL_WFE(TIMEOUT_MS) netsec_idle_wait()
-void netsec_idle_wait(void);
+// Sleep until input (a frame, a character) or the next deadline instead of spinning: QEMU then
+// leaves the host CPU idle. ticks.c counts the time asleep (machine.busy_cycles()).
+#define MICROPY_INTERNAL_WFE(TIMEOUT_MS) netsec_idle_wait(TIMEOUT_MS)
+void netsec_idle_wait(mp_uint_t timeout_ms);
 
 // Runs at every boot and soft reset (board.c).
 #define MICROPY_PORT_INIT_FUNC netsec_board_init()

@@ -9,22 +9,27 @@
 // The CPU clock QEMU models for mps2-an385; SysTick counts it.
 #define MPS2_SYSCLK_HZ (25000000u)
 
-// Cortex-M3 system control block and SysTick.
-#define SCB_ICSR REG32(0xE000ED04)
-#define SCB_ICSR_PENDSTSET (1u << 26)
+// Cortex-M3 system control block and interrupt controller.
 #define SCB_VTOR REG32(0xE000ED08)
-#define SYST_CSR REG32(0xE000E010)
-#define SYST_RVR REG32(0xE000E014)
-#define SYST_CVR REG32(0xE000E018)
-#define SYST_CSR_ENABLE (1u << 0)
-#define SYST_CSR_TICKINT (1u << 1)
-#define SYST_CSR_CLKSOURCE_CPU (1u << 2)
 #define NVIC_ISER0 REG32(0xE000E100)
+#define NVIC_ICPR0 REG32(0xE000E280)
 
 // Exception numbers in the vector table.
-#define EXC_SYSTICK (15)
 #define EXC_IRQ0 (16)
 #define MPS2_NUM_IRQS (32)
+
+// CMSDK APB timers 0 and 1: 32-bit down counters at the system clock, IRQ 8 and 9.
+#define CMSDK_TIMER0 (0x40000000u)
+#define CMSDK_TIMER1 (0x40001000u)
+#define CMSDK_TIMER_CTRL(base) REG32((base) + 0x00)
+#define CMSDK_TIMER_VALUE(base) REG32((base) + 0x04)
+#define CMSDK_TIMER_RELOAD(base) REG32((base) + 0x08)
+#define CMSDK_TIMER_INTSTATUS(base) REG32((base) + 0x0C)
+#define CMSDK_TIMER_INTCLEAR(base) REG32((base) + 0x0C) // write 1 to clear
+#define CMSDK_TIMER_CTRL_EN (1u << 0)
+#define CMSDK_TIMER_CTRL_IRQEN (1u << 3)
+#define TIMER0_IRQ (8)
+#define TIMER1_IRQ (9)
 
 // UART0 (CMSDK APB UART), the console; its receive interrupt is IRQ 0.
 #define UART0_BASE (0x40004000u)

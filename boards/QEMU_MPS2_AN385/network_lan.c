@@ -11,9 +11,10 @@
 //
 // lwIP runs only in thread context: netsec_lan_poll() is MicroPython's event hook
 // (MICROPY_INTERNAL_EVENT_HOOK), called whenever MicroPython waits (socket calls, select/poll,
-// asyncio, time.sleep, the REPL). The 1 ms tick wakes the CPU from WFI, so a received frame
-// waits at most a millisecond. No interrupt handler touches lwIP, so nothing needs a lock, and
-// modlwip's callbacks never run in the middle of a Python call.
+// asyncio, time.sleep, the REPL), and takes the received frames; the idle loop that follows it
+// (ticks.c) runs lwIP's timers when one is due and sleeps until the next, or until the
+// LAN9118's receive interrupt, which only wakes the CPU. No interrupt handler touches lwIP, so
+// nothing needs a lock, and modlwip's callbacks never run in the middle of a Python call.
 #include <string.h>
 
 #include "py/runtime.h"
@@ -64,11 +65,25 @@ void netsec_lan_poll(void) {
         return;
     }
     self->polling = true;
-    if (netif_is_up(&self->netif)) {
-        lan9118_receive(&self->netif, FRAMES_PER_POLL);
+    if (netif_is_up(&self->netif) && lan9118_receive(&self->netif, FRAMES_PER_POLL) > 0) {
+        netsec_wake_for_input(); // the caller looks at the sockets again before sleeping
     }
+    self->polling = false;
+}
+
+bool netsec_lan_timers(void) {
+    network_lan_obj_t *self = &lan_obj;
+    if (!self->added || self->polling || sys_timeouts_sleeptime() != 0) {
+        return false;
+    }
+    self->polling = true;
     sys_check_timeouts();
     self->polling = false;
+    return true;
+}
+
+uint32_t netsec_lan_sleep_ms(void) {
+    return lan_obj.added ? sys_timeouts_sleeptime() : SYS_TIMEOUTS_SLEEPTIME_INFINITE;
 }
 
 u32_t sys_now(void) {

@@ -1,6 +1,13 @@
-// Ticks for the QEMU image: SysTick interrupts every millisecond; the counter's current value
-// gives the microseconds in between. Under `qemu -icount` this is virtual time, so benchmarks
-// measured with ticks_us repeat exactly.
+// Time and idle for the QEMU image, tickless: nothing interrupts a running guest on a schedule.
+// CMSDK timer 0 counts the 25 MHz system clock down from 2^32 - 1 (its interrupt counts the
+// wraps, one every 171.8 s); an idle guest sleeps in WFI until an interrupt (a received frame or
+// character) or its earliest deadline (its caller's timeout, lwIP's next timer), which timer 1
+// raises. Under `qemu -icount` this is virtual time, so ticks_us and ticks_cpu repeat exactly.
+//
+// machine.busy_cycles() counts what the guest ran in answer to input (frames, the console):
+// not the time asleep, and not the wake-ups that only a deadline caused (lwIP's periodic timers,
+// a task's sleep), whose number follows the host's clock while the guest waits for it
+// (qemu -icount with sleep on). Those are counted apart (netsec_timer_cycles).
 #include "py/mphal.h"
 #include "py/runtime.h"
 #include "mps2_an385.h"
@@ -8,74 +15,138 @@
 
 #define CYCLES_PER_MS (MPS2_SYSCLK_HZ / 1000)
 #define CYCLES_PER_US (MPS2_SYSCLK_HZ / 1000000)
+// The longest sleep: timer 1 counts 32 bits, and timer 0's wraps must each be seen.
+#define SLEEP_MS_MAX (60000u)
 
-static volatile uint64_t ms_since_boot;
+static volatile uint32_t timer0_wraps;
 
-void netsec_systick_handler(void) {
-    ms_since_boot += 1;
+static void timer0_wrap_handler(void) {
+    CMSDK_TIMER_INTCLEAR(CMSDK_TIMER0) = 1;
+    timer0_wraps += 1;
+}
+
+// Timer 1 only wakes the CPU; the idle loop below looks at the clock itself.
+static void timer1_deadline_handler(void) {
+    CMSDK_TIMER_CTRL(CMSDK_TIMER1) = 0;
+    CMSDK_TIMER_INTCLEAR(CMSDK_TIMER1) = 1;
 }
 
 void netsec_ticks_init(void) {
-    SYST_RVR = CYCLES_PER_MS - 1;
-    SYST_CVR = 0;
-    SYST_CSR = SYST_CSR_CLKSOURCE_CPU | SYST_CSR_TICKINT | SYST_CSR_ENABLE;
+    netsec_set_irq_handler(TIMER0_IRQ, timer0_wrap_handler);
+    netsec_set_irq_handler(TIMER1_IRQ, timer1_deadline_handler);
+    CMSDK_TIMER_CTRL(CMSDK_TIMER0) = 0;
+    CMSDK_TIMER_RELOAD(CMSDK_TIMER0) = 0xffffffffu;
+    CMSDK_TIMER_VALUE(CMSDK_TIMER0) = 0xffffffffu;
+    CMSDK_TIMER_INTCLEAR(CMSDK_TIMER0) = 1;
+    CMSDK_TIMER_CTRL(CMSDK_TIMER0) = CMSDK_TIMER_CTRL_EN | CMSDK_TIMER_CTRL_IRQEN;
+    CMSDK_TIMER_CTRL(CMSDK_TIMER1) = 0;
+    NVIC_ISER0 = (1u << TIMER0_IRQ) | (1u << TIMER1_IRQ);
 }
 
-// Milliseconds and the cycles into the current millisecond, read consistently.
-static void ticks_now(uint64_t *ms, uint32_t *cycles) {
+// System clock cycles since boot.
+static uint64_t cycles_since_boot(void) {
     uint32_t primask = mps2_irq_disable();
-    uint64_t whole_ms = ms_since_boot;
-    uint32_t count = SYST_CVR;
-    if (SCB_ICSR & SCB_ICSR_PENDSTSET) {
-        // The counter wrapped but the handler has not run yet (interrupts are masked):
-        // count that millisecond, and read the counter again, now surely after the wrap.
-        whole_ms += 1;
-        count = SYST_CVR;
+    uint32_t wraps = timer0_wraps;
+    uint32_t value = CMSDK_TIMER_VALUE(CMSDK_TIMER0);
+    if (CMSDK_TIMER_INTSTATUS(CMSDK_TIMER0)) {
+        // It wrapped and its handler has not run yet (interrupts are masked): read again, now
+        // surely after the reload, unless it was read at zero, just before it.
+        value = CMSDK_TIMER_VALUE(CMSDK_TIMER0);
+        if (value >= 0x80000000u) {
+            wraps += 1;
+        }
     }
     mps2_irq_restore(primask);
-    *ms = whole_ms;
-    *cycles = CYCLES_PER_MS - 1 - count;
+    return ((uint64_t)wraps << 32) | (0xffffffffu - value);
 }
 
 uint64_t netsec_ticks_us64(void) {
-    uint64_t ms;
-    uint32_t cycles;
-    ticks_now(&ms, &cycles);
-    return ms * 1000 + cycles / CYCLES_PER_US;
+    return cycles_since_boot() / CYCLES_PER_US;
 }
 
 mp_uint_t mp_hal_ticks_ms(void) {
-    return (mp_uint_t)ms_since_boot; // only the low word counts, and it is always read whole
+    return (mp_uint_t)(cycles_since_boot() / CYCLES_PER_MS);
 }
 
 mp_uint_t mp_hal_ticks_us(void) {
     return (mp_uint_t)netsec_ticks_us64();
 }
 
-static uint64_t cycles_since_boot(void) {
-    uint64_t ms;
-    uint32_t cycles;
-    ticks_now(&ms, &cycles);
-    return ms * CYCLES_PER_MS + cycles;
-}
-
 mp_uint_t mp_hal_ticks_cpu(void) {
     return (mp_uint_t)cycles_since_boot();
 }
 
-// System clock cycles spent asleep in WFI since boot. Benchmarks subtract them: under
-// `qemu -icount` the clock jumps while the guest sleeps, by however long the host took to
-// send the next packet, so only the cycles spent running repeat.
+// Where the cycles went: asleep, awake after a deadline alone woke the guest, and the rest.
 static uint64_t idle_cycles;
+static uint64_t timer_cycles;
+static uint64_t awake_since;     // the last wake-up
+static bool awake_for_deadline;  // ... was a deadline's, and no input came since
+static volatile bool input_came; // set by the input interrupts and by the poll that took a frame
 
-void netsec_idle_wait(void) {
-    uint64_t before = cycles_since_boot();
-    __asm volatile ("wfi");
-    idle_cycles += cycles_since_boot() - before;
+// Timer cycles so far, the current wake-up's included if only a deadline caused it.
+static uint64_t timer_cycles_until(uint64_t now) {
+    return timer_cycles + (awake_for_deadline && !input_came ? now - awake_since : 0);
+}
+
+void netsec_wake_for_input(void) {
+    input_came = true;
+}
+
+// Sleep until input or `timeout_ms` (-1: none) or lwIP's next timer, whichever comes first.
+void netsec_idle_wait(mp_uint_t timeout_ms) {
+    uint64_t start = cycles_since_boot();
+    timer_cycles = timer_cycles_until(start);
+    if (netsec_lan_timers()) {
+        // lwIP's timers ran (deadline work, counted apart): back to the caller, which looks
+        // again at what they changed.
+        awake_since = cycles_since_boot();
+        timer_cycles += awake_since - start;
+        awake_for_deadline = true;
+        return;
+    }
+    bool deadline_only = true;
+    uint32_t sleep_ms = netsec_lan_sleep_ms();
+    if (timeout_ms < sleep_ms) {
+        sleep_ms = timeout_ms;
+    }
+    if (sleep_ms > SLEEP_MS_MAX) {
+        sleep_ms = SLEEP_MS_MAX;
+    }
+    uint64_t deadline = start + (uint64_t)sleep_ms * CYCLES_PER_MS;
+    uint32_t primask = mps2_irq_disable();
+    for (;;) {
+        if (input_came) {
+            deadline_only = false;
+            break;
+        }
+        uint64_t now = cycles_since_boot();
+        if (now >= deadline) {
+            break;
+        }
+        CMSDK_TIMER_VALUE(CMSDK_TIMER1) = (uint32_t)(deadline - now);
+        CMSDK_TIMER_RELOAD(CMSDK_TIMER1) = (uint32_t)(deadline - now);
+        CMSDK_TIMER_INTCLEAR(CMSDK_TIMER1) = 1;
+        CMSDK_TIMER_CTRL(CMSDK_TIMER1) = CMSDK_TIMER_CTRL_EN | CMSDK_TIMER_CTRL_IRQEN;
+        __asm volatile ("wfi");
+        CMSDK_TIMER_CTRL(CMSDK_TIMER1) = 0;
+        // Let the handlers of whatever woke the CPU run, then look again.
+        mps2_irq_restore(0);
+        mps2_irq_disable();
+    }
+    mps2_irq_restore(primask);
+    input_came = false;
+    awake_since = cycles_since_boot();
+    idle_cycles += awake_since - start;
+    awake_for_deadline = deadline_only;
 }
 
 uint64_t netsec_busy_cycles(void) {
-    return cycles_since_boot() - idle_cycles;
+    uint64_t now = cycles_since_boot();
+    return now - idle_cycles - timer_cycles_until(now);
+}
+
+uint64_t netsec_timer_cycles(void) {
+    return timer_cycles_until(cycles_since_boot());
 }
 
 void mp_hal_delay_us(mp_uint_t us) {
@@ -85,8 +156,8 @@ void mp_hal_delay_us(mp_uint_t us) {
 }
 
 void mp_hal_delay_ms(mp_uint_t ms) {
-    // At least `ms`, measured in microseconds; sleep between ticks and let pending events
-    // (e.g. Ctrl-C) run meanwhile.
+    // At least `ms`, measured in microseconds; sleep meanwhile and let pending events
+    // (e.g. Ctrl-C) run.
     uint64_t end = netsec_ticks_us64() + (uint64_t)ms * 1000;
     uint64_t now;
     while ((now = netsec_ticks_us64()) < end) {

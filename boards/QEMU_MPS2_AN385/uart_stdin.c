@@ -30,12 +30,14 @@ static void uart_drain(void) {
     }
 }
 
-void netsec_uart0_rx_handler(void) {
+static void uart0_rx_handler(void) {
     UART0_INTSTATUS = UART_INT_RX;
     uart_drain();
+    netsec_wake_for_input();
 }
 
 void netsec_uart_stdin_init(void) {
+    netsec_set_irq_handler(UART0_RX_IRQ, uart0_rx_handler);
     UART0_CTRL |= UART_CTRL_RX_INTEN;
     NVIC_ISER0 = 1u << UART0_RX_IRQ;
 }
