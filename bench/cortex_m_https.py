@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import cortex_m
-from tls_flights import FlightClient
+from tls_flights import ERRORS, FlightClient, SeededClient
 
 from netsec_cli import qemu
 
@@ -33,6 +33,9 @@ SESSION_LIMIT = 24  # bounds the sessions-that-fit loop
 # Host seconds to wait after a request before the closing mark: whatever the request left to
 # do in the guest (ACKs, the loop back to reading) is done by then.
 SETTLE_S = 0.3
+# The demo page shows the uptime in seconds: start counting once it has two digits, so that
+# every run renders the same number of digits (a boot's count ends well within 100 s).
+UPTIME_TWO_DIGITS_S = 11
 GUEST_APP = "import asyncio, guest_https\nasyncio.run(guest_https.main(%d))" % SESSION_LIMIT
 READY = "netsec https server on"
 # Made in the guest (faster than copying it over the console): BIG bytes for row 10.
@@ -79,10 +82,10 @@ def _sessions_that_fit(port):
     held, failed = [], "the limit of %d" % SESSION_LIMIT
     try:
         while len(held) < SESSION_LIMIT:
-            client = FlightClient(port, _context(), HOSTNAME)
+            client = SeededClient(port, HOSTNAME, len(held))
             try:
                 client.get("/api/status")
-            except (OSError, ssl.SSLError, RuntimeError) as e:
+            except ERRORS as e:
                 failed = type(e).__name__
                 client.close()
                 break
@@ -100,6 +103,7 @@ def measure_once(image):
         guest.exec(MAKE_BIG, timeout=120)
         guest.write("/guest_https.py", (Path(__file__).parent / "guest_https.py").read_bytes())
         guest.start(GUEST_APP, READY, timeout=120)
+        ready = time.monotonic()
         port = guest.host_port(443)
         mark = Marks(guest, per_tick)
         rows = {"nothing": [], "first_request": [], "new_connection_request": [],
@@ -111,17 +115,18 @@ def measure_once(image):
             rows[name].append(busy)
             timers.append(timer)
 
-        def new_connection(name):
-            client = FlightClient(port, _context(), HOSTNAME)
+        def new_connection(name, seed):
+            client = SeededClient(port, HOSTNAME, seed)
             sample(name, lambda: client.get("/"))
             client.close()
             time.sleep(SETTLE_S)
 
+        time.sleep(max(0.0, UPTIME_TWO_DIGITS_S - (time.monotonic() - ready)))
         for _ in range(REPEAT):
             sample("nothing", lambda: None)
-        new_connection("first_request")
-        for _ in range(REPEAT):
-            new_connection("new_connection_request")
+        new_connection("first_request", 0)
+        for seed in range(1, REPEAT + 1):
+            new_connection("new_connection_request", seed)
         client = FlightClient(port, _context(), HOSTNAME)
         client.get("/")
         for _ in range(REPEAT):

@@ -1,27 +1,88 @@
-"""A blocking HTTPS/1.1 client that sends each TLS flight in one write, for bench/cortex_m_https.py.
+"""Blocking HTTPS/1.1 clients for bench/cortex_m_https.py that send each TLS flight in one write.
 
-    client = FlightClient(port, context, "localhost")  # TCP connect (TCP_NODELAY), no TLS yet
-    body = client.get("/")                 # handshake, then GET; bytes of a 200 response's body
-    client.close()                         # close_notify, FIN, and wait for the server's FIN
+    client = FlightClient(port, context, "localhost")  # CPython ssl: connect (TCP_NODELAY)
+    client = SeededClient(port, "localhost", seed=3)   # tlslite-ng, its random numbers from seed
+    body = client.get("/")       # handshake on first use, then GET: the body of a 200 response
+    client.close()               # close_notify and FIN, then wait for the server's FIN
 
-Why: what the guest runs for a request depends on how the host's bytes reach it. A client that
-writes record by record (curl, ssl.SSLSocket) leaves it to the host's timing whether a flight
-reaches the guest in one TCP segment or several, and each extra segment is another wake-up and
-read in the guest. Here TLS runs over memory BIOs and every flight (with TLS 1.3 the client's
-Finished together with the first request) goes out in one sendall(). Raises OSError,
-ssl.SSLError, or RuntimeError for a response that is not 200 or has no Content-Length.
+Why: what the guest runs for a request depends on what the host sends and how its bytes arrive.
+A client that writes record by record (curl, ssl.SSLSocket) leaves it to the host's timing
+whether a flight reaches the guest in one TCP segment or several, and each extra segment is
+another wake-up and read in the guest: here every flight goes out in one sendall() (with TLS
+1.3 the client's Finished together with the first request). And the server's handshake work
+depends on the client's random ECDHE share (bignum arithmetic takes longer or shorter by the
+values): SeededClient draws its randomness (client random, key shares) from random.Random(seed)
+instead of os.urandom, for benchmarks only, so a handshake repeats to the instruction.
+Raises one of ERRORS: OSError, ssl.SSLError, tlslite's TLSError, or RuntimeError for a response
+that is not 200 or has no Content-Length.
 """
+import contextlib
+import os
+import random
 import socket
 import ssl
 
+from tlslite import TLSConnection
+from tlslite.errors import TLSError
+
 RECV_BYTES = 65536
+# What a failed request raises.
+ERRORS = (OSError, ssl.SSLError, TLSError, RuntimeError)
+
+
+def _connect(port, timeout):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _request(hostname, path):
+    return b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), hostname.encode())
+
+
+def _response_body(read, path):
+    """The body of one HTTP/1.1 response, read with read() (some bytes, or b"" at the end)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _more(read)
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    if lines[0].split()[1] != "200":
+        raise RuntimeError("GET %s: %s" % (path, lines[0]))
+    length = [int(line.split(":", 1)[1]) for line in lines[1:]
+              if line.lower().startswith("content-length:")]
+    if not length:
+        raise RuntimeError("GET %s: no Content-Length" % path)
+    while len(body) < length[0]:
+        body += _more(read)
+    return body
+
+
+def _more(read):
+    data = read()
+    if not data:
+        raise ConnectionError("the server closed the connection mid-response")
+    return data
+
+
+def _close(sock):
+    """FIN, then wait for the server's: it has then handled the close too."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(RECV_BYTES):
+            pass
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 class FlightClient:
+    """CPython's ssl over memory BIOs."""
+
     def __init__(self, port, context, hostname, timeout=60):
         self.hostname = hostname
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = _connect(port, timeout)
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.tls = context.wrap_bio(self._in, self._out, server_hostname=hostname)
         self._handshaken = False
@@ -34,7 +95,7 @@ class FlightClient:
     def _receive(self):
         data = self.sock.recv(RECV_BYTES)
         if not data:
-            raise ConnectionError("the server closed the connection")
+            self._in.write_eof()
         self._in.write(data)
 
     def _read(self):
@@ -45,49 +106,83 @@ class FlightClient:
                 self._flush()
                 self._receive()
 
-    def handshake(self):
-        while True:
+    def get(self, path):
+        """One keep-alive GET; the body of its 200 response."""
+        while not self._handshaken:
             try:
                 self.tls.do_handshake()
-                break
+                self._handshaken = True  # the last flight goes out with the request
             except ssl.SSLWantReadError:
                 self._flush()
                 self._receive()
-        self._handshaken = True  # the last flight goes out with the first request
+        self.tls.write(_request(self.hostname, path))
+        self._flush()
+        return _response_body(self._read, path)
+
+    def close(self):
+        try:
+            self.tls.unwrap()
+        except (ssl.SSLError, OSError):
+            pass  # the server's close_notify is not awaited
+        try:
+            self._flush()
+        except OSError:
+            pass
+        _close(self.sock)
+
+
+class _Flights:
+    """A socket whose writes wait until the next read (or flush()): one flight, one sendall()."""
+
+    def __init__(self, sock):
+        self.sock, self.pending = sock, b""
+
+    def send(self, data):
+        self.pending += bytes(data)
+        return len(data)
+
+    sendall = send
+
+    def flush(self):
+        if self.pending:
+            self.sock.sendall(self.pending)
+            self.pending = b""
+
+    def recv(self, size):
+        self.flush()
+        return self.sock.recv(size)
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+@contextlib.contextmanager
+def _random_from(seed):
+    # tlslite-ng and python-ecdsa call os.urandom for every random number they need.
+    urandom, os.urandom = os.urandom, random.Random(seed).randbytes
+    try:
+        yield
+    finally:
+        os.urandom = urandom
+
+
+class SeededClient:
+    """tlslite-ng (TLS 1.3, its default groups and suites), random numbers from seed."""
+
+    def __init__(self, port, hostname, seed, timeout=60):
+        self.hostname, self.seed = hostname, seed
+        self.sock = _Flights(_connect(port, timeout))
+        self.tls = None
 
     def get(self, path):
         """One keep-alive GET; the body of its 200 response."""
-        if not self._handshaken:
-            self.handshake()
-        self.tls.write(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), self.hostname.encode()))
-        self._flush()
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += self._read()
-        head, body = data.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        if lines[0].split()[1] != "200":
-            raise RuntimeError("GET %s: %s" % (path, lines[0]))
-        length = [int(line.split(":", 1)[1]) for line in lines[1:]
-                  if line.lower().startswith("content-length:")]
-        if not length:
-            raise RuntimeError("GET %s: no Content-Length" % path)
-        while len(body) < length[0]:
-            body += self._read()
-        return body
+        if self.tls is None:
+            with _random_from(self.seed):
+                self.tls = TLSConnection(self.sock)
+                self.tls.handshakeClientCert(serverName=self.hostname)
+        self.tls.write(_request(self.hostname, path))
+        self.sock.flush()
+        return _response_body(self.tls.read, path)
 
     def close(self):
-        """close_notify and FIN in one go, then wait until the server has closed its end."""
-        try:
-            try:
-                self.tls.unwrap()
-            except (ssl.SSLWantReadError, ssl.SSLError):
-                pass
-            self._flush()
-            self.sock.shutdown(socket.SHUT_WR)
-            while self.sock.recv(RECV_BYTES):
-                pass
-        except OSError:
-            pass
-        finally:
-            self.sock.close()
+        _close(self.sock.sock)

@@ -12,6 +12,8 @@ void netsec_set_irq_handler(int irq, void (*handler)(void));
 // ticks.c: tickless time (the base of ticks_ms/us and of the real-time clock) and idle.
 void netsec_ticks_init(void);
 uint64_t netsec_ticks_us64(void);
+// n / d for d < 2^16, in the same instructions whatever n (time conversions; see ticks.c).
+uint64_t netsec_div_u64_u16(uint64_t n, uint32_t d);
 // Wake the idle loop: input came (an interrupt handler, or a poll that took a frame).
 void netsec_wake_for_input(void);
 // System clock cycles since boot spent running in answer to input (machine.busy_cycles()),

@@ -10,7 +10,7 @@
 #include "board.h"
 
 time_t netsec_mbedtls_time(time_t *timer) {
-    time_t now = (time_t)(netsec_rtc_unix_us() / 1000000);
+    time_t now = (time_t)netsec_div_u64_u16(netsec_div_u64_u16(netsec_rtc_unix_us(), 1000), 1000);
     if (timer != NULL) {
         *timer = now;
     }
@@ -18,7 +18,7 @@ time_t netsec_mbedtls_time(time_t *timer) {
 }
 
 mbedtls_ms_time_t mbedtls_ms_time(void) {
-    return (mbedtls_ms_time_t)(netsec_rtc_unix_us() / 1000);
+    return (mbedtls_ms_time_t)netsec_div_u64_u16(netsec_rtc_unix_us(), 1000);
 }
 
 // The calendar covers 2000 to 2136 (32-bit seconds since 2000). A time outside is an error,

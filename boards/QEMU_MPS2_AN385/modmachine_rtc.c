@@ -31,9 +31,9 @@ static mp_obj_t machine_rtc_make_new(const mp_obj_type_t *type, size_t n_args, s
 
 static mp_obj_t machine_rtc_read(void) {
     uint64_t unix_us = netsec_rtc_unix_us();
+    uint64_t unix_s = netsec_div_u64_u16(netsec_div_u64_u16(unix_us, 1000), 1000);
     timeutils_struct_time_t tm;
-    timeutils_seconds_since_2000_to_struct_time(
-        (mp_uint_t)(unix_us / 1000000 - TIMEUTILS_SECONDS_1970_TO_2000), &tm);
+    timeutils_seconds_since_2000_to_struct_time((mp_uint_t)(unix_s - TIMEUTILS_SECONDS_1970_TO_2000), &tm);
     mp_obj_t fields[8] = {
         mp_obj_new_int(tm.tm_year),
         mp_obj_new_int(tm.tm_mon),
@@ -42,7 +42,7 @@ static mp_obj_t machine_rtc_read(void) {
         mp_obj_new_int(tm.tm_hour),
         mp_obj_new_int(tm.tm_min),
         mp_obj_new_int(tm.tm_sec),
-        mp_obj_new_int(unix_us % 1000000),
+        mp_obj_new_int((mp_int_t)(unix_us - unix_s * 1000000)),
     };
     return mp_obj_new_tuple(8, fields);
 }

@@ -60,12 +60,26 @@ static uint64_t cycles_since_boot(void) {
     return ((uint64_t)wraps << 32) | (0xffffffffu - value);
 }
 
+// n / d for d < 2^16 by long division in 16-bit digits: three 32-bit divisions, the same
+// instructions whatever n. (libgcc's 64-bit division takes longer or shorter by the operands'
+// values, so the instructions a request runs would follow the clock.)
+uint64_t netsec_div_u64_u16(uint64_t n, uint32_t d) {
+    uint32_t high = (uint32_t)(n >> 32);
+    uint32_t low = (uint32_t)n;
+    uint32_t q2 = high / d;
+    uint32_t digits = ((high - q2 * d) << 16) | (low >> 16);
+    uint32_t q1 = digits / d;
+    digits = ((digits - q1 * d) << 16) | (low & 0xffffu);
+    uint32_t q0 = digits / d;
+    return ((uint64_t)q2 << 32) | (q1 << 16) | q0;
+}
+
 uint64_t netsec_ticks_us64(void) {
-    return cycles_since_boot() / CYCLES_PER_US;
+    return netsec_div_u64_u16(cycles_since_boot(), CYCLES_PER_US);
 }
 
 mp_uint_t mp_hal_ticks_ms(void) {
-    return (mp_uint_t)(cycles_since_boot() / CYCLES_PER_MS);
+    return (mp_uint_t)netsec_div_u64_u16(cycles_since_boot(), CYCLES_PER_MS);
 }
 
 mp_uint_t mp_hal_ticks_us(void) {
@@ -161,6 +175,6 @@ void mp_hal_delay_ms(mp_uint_t ms) {
     uint64_t end = netsec_ticks_us64() + (uint64_t)ms * 1000;
     uint64_t now;
     while ((now = netsec_ticks_us64()) < end) {
-        mp_event_wait_ms((mp_uint_t)((end - now + 999) / 1000));
+        mp_event_wait_ms((mp_uint_t)netsec_div_u64_u16(end - now + 999, 1000));
     }
 }
