@@ -198,22 +198,25 @@ def _rows_boards(r):
 
 
 def _rows_network(results):
-    def spread(figure, value=lambda n: "%.2f M instr" % (n / 1e6)):
-        return "%s ± %s" % (value(figure["mean"]), value(figure["spread"]))
+    def minstr(figures):
+        return " / ".join("%.2f M instr" % (n / 1e6) for n in figures)
 
-    def per_byte(n):
-        return "%.1f" % n
+    def boots(r, name):
+        return "two boots; samples differ by at most %d instr" % r[name + "_boots_differ_by"]
 
     rows = []
     for name, r in results.items():
         rows += [
             ("8", "Demo over lwIP: first HTTPS request, TCP SYN to the last byte of the page, "
-             "full handshake (default credentials; host: curl)", name, spread(r["first_request"]),
-             "each new connection after it %s" % spread(r["new_connection_request"]), ""),
-            ("8", "Demo over lwIP: one keep-alive GET of the page (host: CPython http.client)",
-             name, spread(r["keep_alive_get"]), "", ""),
+             "full TLS 1.3 handshake (host: tlslite-ng, fixed seed)", name,
+             minstr(r["first_request"]),
+             "each new connection after it %s; %s" % (minstr(r["new_connection_request"]),
+                                                       boots(r, "first_request")), ""),
+            ("8", "Demo over lwIP: one keep-alive GET of the page (host: CPython ssl)",
+             name, minstr(r["keep_alive_get"]), boots(r, "keep_alive_get"), ""),
             ("8", "Demo over lwIP: a 256 KB static file on a keep-alive session, instructions "
-             "per byte (host: CPython)", name, spread(r["static_per_byte"], per_byte), "", ""),
+             "per byte (host: CPython ssl)", name,
+             " / ".join("%.1f" % n for n in r["static_per_byte"]), boots(r, "static_256k"), ""),
             ("8", "Demo over lwIP: keep-alive TLS sessions served at once before one fails",
              name, " / ".join(str(n) for n in r["sessions_that_fit"]),
              "two boots; then: %s" % " / ".join(r["next_session_failed_with"]), ""),
@@ -246,8 +249,8 @@ def main_network():
     results["network"] = _measure_network()
     path.write_text(json.dumps(results, indent=1) + "\n")
     print(table(_rows_network(results["network"])))
-    print("Row 8: %s; only the guest's instructions while running count (not its time asleep "
-          "in WFI), less two empty marks; mean ± spread (max - min) of all samples of two boots."
+    print("Row 8: %s; only the guest's instructions run in answer to the host count (not its "
+          "time asleep, not lwIP's timers), less two empty marks; figures of two boots."
           % next(iter(results["network"].values()))["qemu"])
 
 

@@ -26,13 +26,19 @@ from tlslite import TLSConnection
 from tlslite.errors import TLSError
 
 RECV_BYTES = 65536
+RECEIVE_BUFFER = 1 << 20  # the kernel caps it at net.core.rmem_max (twice that, in fact)
 # What a failed request raises.
 ERRORS = (OSError, ssl.SSLError, TLSError, RuntimeError)
 
 
 def _connect(port, timeout):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # Room for a whole response: QEMU's user network then never has to hold back what the
+    # guest sends, and acknowledges it the same way whatever the pace of this process's reads.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    sock.connect(("127.0.0.1", port))
     return sock
 
 

@@ -106,6 +106,44 @@ void netsec_wake_for_input(void) {
     input_came = true;
 }
 
+// Wait for timer 0's next tick and leave at a fixed number of instructions after it. A wake-up
+// comes at a virtual time that follows the host's (qemu -icount with sleep on), anywhere
+// within a 40-instruction tick; from here on the instruction stream is in step with the ticks
+// again, so that the cycle counts of what follows repeat exactly. Each instruction below
+// counts: the spin reads the counter every 3 instructions, so the read that sees it change is
+// p = 0, 1 or 2 instructions after the tick; 38 + p and 39 + p instructions after that tick,
+// two reads straddle the next one and tell p, and the three paths differ in length by p, to
+// end 47 instructions after the first tick. Thumb-1 only, for the Armv6-M image too.
+static void align_to_tick(void) {
+    uint32_t seen, changed, late, later;
+    __asm volatile (
+        "    ldr %[seen], [%[value]]\n"
+        "1:  ldr %[changed], [%[value]]\n"
+        "    cmp %[changed], %[seen]\n"
+        "    beq 1b\n"
+        "    .rept 35\n"
+        "    nop\n"
+        "    .endr\n"
+        "    ldr %[late], [%[value]]\n"
+        "    ldr %[later], [%[value]]\n"
+        "    cmp %[late], %[changed]\n"
+        "    bne 2f\n"
+        "    cmp %[later], %[changed]\n"
+        "    bne 3f\n"
+        "    nop\n" // p = 0
+        "    nop\n"
+        "    b 4f\n"
+        "2:  nop\n" // p = 2
+        "    nop\n"
+        "    b 4f\n"
+        "3:  nop\n" // p = 1
+        "    b 4f\n"
+        "4:\n"
+        : [seen] "=&l" (seen), [changed] "=&l" (changed), [late] "=&l" (late), [later] "=&l" (later)
+        : [value] "l" (&CMSDK_TIMER_VALUE(CMSDK_TIMER0))
+        : "cc", "memory");
+}
+
 // Sleep until input or `timeout_ms` (-1: none) or lwIP's next timer, whichever comes first.
 void netsec_idle_wait(mp_uint_t timeout_ms) {
     uint64_t start = cycles_since_boot();
@@ -147,6 +185,7 @@ void netsec_idle_wait(mp_uint_t timeout_ms) {
         mps2_irq_restore(0);
         mps2_irq_disable();
     }
+    align_to_tick(); // with interrupts masked: the handlers of what woke the CPU run after it
     mps2_irq_restore(primask);
     input_came = false;
     awake_since = cycles_since_boot();
