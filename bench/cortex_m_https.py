@@ -50,8 +50,8 @@ MAKE_BIG = ("import os\ntry:\n    os.mkdir('/www')\nexcept OSError:\n    pass\n"
 
 
 class Marks:
-    """Reads guest_https.py's marks from its console: (busy before the mark's collection, busy
-    after it, timer cycles), in instructions."""
+    """Reads guest_https.py's marks from its console: [busy now, busy when the previous mark
+    ended, timer cycles now], in instructions."""
 
     def __init__(self, guest, per_tick):
         self.guest, self.per_tick, self.seen = guest, per_tick, 0
@@ -69,13 +69,13 @@ class Marks:
             time.sleep(0.01)
 
     def count(self, action):
-        """Guest instructions run in answer to action() (from after the first mark's collection
-        to before the second's) and, apart, the timer instructions meanwhile."""
+        """Guest instructions run in answer to action() (from the end of one mark to the next)
+        and, apart, the timer instructions meanwhile."""
         before = self()
         action()
         time.sleep(SETTLE_S)
         after = self()
-        return after[0] - before[1], after[2] - before[2]
+        return after[0] - after[1], after[2] - before[2]
 
 
 def _context():

@@ -1,12 +1,12 @@
 # Runs inside the networked QEMU guest, copied there by bench/cortex_m_https.py: the demo
 # server (netsec.demo) on port 443 at a static address, and a console that answers each "m"
 # the host sends with "busy A B T": A = machine.busy_cycles() (system clock cycles run in
-# answer to input), then the mark sets the clock and collects garbage, B = busy cycles after
-# that, T = machine.timer_cycles() (cycles only a deadline woke the guest for). The host counts
-# from B of one mark to A of the next, so no collection falls inside a count unless the
-# request itself needs one. Mark k sets the clock to 2030-01-01 00:00:00 plus 2k seconds: each
-# request then formats the response's Date header once (the server does so once a second) from
-# the same time on every run.
+# answer to input) now, B = busy cycles when the previous mark ended, T =
+# machine.timer_cycles() (cycles only a deadline woke the guest for). Between A and the end
+# of the mark (B of the next line) the mark prints, sets the clock and collects garbage, all
+# outside the counts: the host counts from one mark's end to the next one's A. Mark k sets the
+# clock to 2030-01-01 00:00:00 plus 2k seconds, so each request formats the response's Date
+# header once (the server does so once a second), from the same time on every run.
 import asyncio
 import gc
 import machine
@@ -21,15 +21,15 @@ STATIC = ("10.0.2.15", "255.255.255.0", "10.0.2.2", "10.0.2.3")
 async def _marks():
     stdin = asyncio.StreamReader(sys.stdin)
     rtc = machine.RTC()
-    k = 0
+    k, ended = 0, 0
     while True:
         await stdin.read(1)
-        before = machine.busy_cycles()
+        print("busy", machine.busy_cycles(), ended, machine.timer_cycles())
         minutes, seconds = divmod(2 * k, 60)
         rtc.datetime((2030, 1, 1, 0, 0, minutes, seconds, 0))
         k += 1
         gc.collect()
-        print("busy", before, machine.busy_cycles(), machine.timer_cycles())
+        ended = machine.busy_cycles()
 
 
 async def _no_watchdog():

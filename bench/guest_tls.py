@@ -2,9 +2,9 @@
 # heap and bulk throughput between a netsec.tls server and client context over
 # netsec.selftest's in-memory pipe, both ends in this one guest.
 #
-# Time is counted with time.ticks_cpu(), the 25 MHz SysTick count, in virtual time; the host
+# Time is counted with time.ticks_cpu(), the board's 25 MHz clock, in virtual time; the host
 # turns ticks into instructions (under qemu -icount shift=0 an instruction takes 1 ns). Each
-# measurement starts with _start(): sleep_ms(1) wakes the guest on a SysTick interrupt, which
+# measurement starts with _start(): sleep_ms(1) wakes the guest on a timer interrupt, which
 # with QEMU's -icount sleep=off comes at an exact virtual instant, so everything after it
 # repeats to the instruction, whenever the host's command arrived. Nothing prints until the
 # end (a busy console could stall the guest for a host-dependent time), and nothing calls
@@ -22,7 +22,7 @@ _ROUNDS = 100
 
 
 def _start():
-    """Lock to the SysTick, then set a fixed date: the cost of date arithmetic (64-bit
+    """Lock to the clock's tick, then set a fixed date: the cost of date arithmetic (64-bit
     divisions in software) depends on the date, down to the microsecond."""
     import machine
     time.sleep_ms(1)
@@ -212,7 +212,7 @@ def handshake_kinds(ca_file):
     def counted(name, srv, cli, session=None):
         _exchange(srv, cli, session)  # the uncounted first
         # A collection the heap would otherwise need inside the counted one: the resumed ones
-        # are short enough for it to dominate. Then the SysTick is locked to again.
+        # are short enough for it to dominate. Then the clock's tick is locked to again.
         gc.collect()
         time.sleep_ms(1)
         suite, st, ct, session = _exchange(srv, cli, session)

@@ -6,7 +6,7 @@
 
 #define REG32(addr) (*(volatile uint32_t *)(addr))
 
-// The CPU clock QEMU models for mps2-an385; SysTick counts it.
+// The CPU clock QEMU models for mps2-an385; the CMSDK timers count it.
 #define MPS2_SYSCLK_HZ (25000000u)
 
 // Cortex-M3 system control block and interrupt controller.
