@@ -27,6 +27,7 @@ void netsec_uart_stdin_init(void);
 // rtc.c: UTC wall-clock time, read from the host at boot, settable.
 void netsec_rtc_init(void);
 uint64_t netsec_rtc_unix_us(void);
+uint64_t netsec_whole_seconds(uint64_t us); // us / 10^6, in constant time (see ticks.c)
 void netsec_rtc_set_unix_us(uint64_t unix_us);
 
 // ramdisk.c: the littlefs filesystem at "/".

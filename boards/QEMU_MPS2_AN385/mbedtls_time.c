@@ -10,7 +10,7 @@
 #include "board.h"
 
 time_t netsec_mbedtls_time(time_t *timer) {
-    time_t now = (time_t)netsec_div_u64_u16(netsec_div_u64_u16(netsec_rtc_unix_us(), 1000), 1000);
+    time_t now = (time_t)netsec_whole_seconds(netsec_rtc_unix_us());
     if (timer != NULL) {
         *timer = now;
     }

@@ -31,7 +31,7 @@ static mp_obj_t machine_rtc_make_new(const mp_obj_type_t *type, size_t n_args, s
 
 static mp_obj_t machine_rtc_read(void) {
     uint64_t unix_us = netsec_rtc_unix_us();
-    uint64_t unix_s = netsec_div_u64_u16(netsec_div_u64_u16(unix_us, 1000), 1000);
+    uint64_t unix_s = netsec_whole_seconds(unix_us);
     timeutils_struct_time_t tm;
     timeutils_seconds_since_2000_to_struct_time((mp_uint_t)(unix_s - TIMEUTILS_SECONDS_1970_TO_2000), &tm);
     mp_obj_t fields[8] = {

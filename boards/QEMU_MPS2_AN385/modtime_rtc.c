@@ -5,8 +5,7 @@
 #include "board.h"
 
 static mp_uint_t seconds_since_2000(void) {
-    uint64_t unix_s = netsec_div_u64_u16(netsec_div_u64_u16(netsec_rtc_unix_us(), 1000), 1000);
-    return (mp_uint_t)(unix_s - TIMEUTILS_SECONDS_1970_TO_2000);
+    return (mp_uint_t)(netsec_whole_seconds(netsec_rtc_unix_us()) - TIMEUTILS_SECONDS_1970_TO_2000);
 }
 
 // time.localtime() and time.gmtime() with no argument: the clock has no time zone.

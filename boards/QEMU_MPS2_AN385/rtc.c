@@ -26,6 +26,10 @@ uint64_t netsec_rtc_unix_us(void) {
     return unix_us_at_tick_zero + netsec_ticks_us64();
 }
 
+uint64_t netsec_whole_seconds(uint64_t us) {
+    return netsec_div_u64_u16(netsec_div_u64_u16(us, 1000), 1000);
+}
+
 void netsec_rtc_set_unix_us(uint64_t unix_us) {
     unix_us_at_tick_zero = unix_us - netsec_ticks_us64();
 }
