@@ -121,9 +121,13 @@ def measure_once(image):
             timers.append(timer)
 
         def new_connection(name, seed):
-            clients = []  # connected inside the count: the TCP SYN is part of the request
-            sample(name, lambda: clients.append(SeededClient(port, HOSTNAME, seed)) or
-                   clients[0].get("/"))
+            clients = []
+
+            def request():  # connects inside the count: the TCP SYN is part of the request
+                clients.append(SeededClient(port, HOSTNAME, seed))
+                clients[0].get("/")
+
+            sample(name, request)
             clients[0].close()
             time.sleep(SETTLE_S)
 
