@@ -44,8 +44,11 @@
 #define MBEDTLS_SSL_PROTO_TLS1_3
 #define MBEDTLS_SSL_TLS1_3_COMPATIBILITY_MODE // RFC 8446 D.4: passes middleboxes
 // TLS 1.3 signs and verifies RSA with PSS only (RFC 8446 4.2.3): without it an RSA identity, or
-// a peer's RSA certificate, cannot do TLS 1.3.
+// a peer's RSA certificate, cannot do TLS 1.3. mbedTLS lists rsa_pss_rsae_* in the
+// signature_algorithms it sends (ClientHello, CertificateRequest) only with RSASSA_PSS_SUPPORT:
+// without that, an RSA server key, server certificate or client certificate failed TLS 1.3.
 #define MBEDTLS_PKCS1_V21
+#define MBEDTLS_X509_RSASSA_PSS_SUPPORT
 #define MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED
 #define MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_ENABLED
 #define MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL_ENABLED

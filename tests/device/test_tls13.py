@@ -1,7 +1,12 @@
-"""The TLS engine on the unix image against real peers: TLS 1.3 beside 1.2, Extended Master
-Secret and no renegotiation, ChaCha20-Poly1305 and X25519, ALPN, session resumption by ticket
-(server) and by SSLSession (client, the SMTPS client too), pre-shared keys; sslyze's Mozilla
-"intermediate" check, testssl.sh and tlslite-ng."""
+"""The TLS engine against real peers: TLS 1.3 beside 1.2, Extended Master Secret and no
+renegotiation, ChaCha20-Poly1305 and X25519, ALPN, session resumption by ticket (server) and by
+SSLSession (client, the SMTPS client too), pre-shared keys; sslyze's Mozilla "intermediate"
+check, testssl.sh and tlslite-ng.
+
+The peer checks the issue names run on each target (the `target` fixture, tests/device/
+targets.py): the unix image, and the QEMU Cortex-M3 image over its network (lwIP), where host
+tools reach the guest's server through a hostfwd port and the guest's clients reach host
+servers through guestfwd. The rest run on the unix image only."""
 import json
 import socket
 import ssl
@@ -12,8 +17,10 @@ import threading
 import pytest
 from aiosmtpd.controller import Controller
 
+import certfactory as pki
 from harness import CERTS, require_tool
-from mpy import SCRIPTS, MicroPython, free_port, run, write_credentials
+from mpy import SCRIPTS, free_port, run, write_credentials
+from targets import UnixTarget
 
 pytestmark = pytest.mark.device
 
@@ -23,31 +30,47 @@ PSK_ID, PSK_KEY = b"sensor-1", bytes(range(32))
 
 
 class Device:
-    """tls13_server.py on the image: server_context(client_auth, minimum_version)."""
+    """tls13_server.py on a target: server_context(client_auth, minimum_version); clients
+    connect to 127.0.0.1:.port."""
 
-    def __init__(self, image, flash, client_auth="none", minimum_version="TLSv1.2"):
-        self.mp = MicroPython(image, SERVER, flash,
-                              [free_port(), client_auth, minimum_version])
-        self.port = self.mp.ready()
+    def __init__(self, target, flash, client_auth, minimum_version):
+        listen, self.port = target.listen_ports(443)
+        self.program = target.program(SERVER, flash, [target.listen_host, listen, client_auth,
+                                                      minimum_version])
+        self.program.expect("ready ", timeout=60)
 
     def expect(self, prefix):
-        return self.mp.expect(prefix)
+        return self.program.expect(prefix)
+
+
+def _devices(target, tmp_path):
+    """start(client_auth, minimum_version) -> a new Device, the one before it stopped (a board
+    runs one program at a time); all are stopped at the end."""
+    started = []
+
+    def start(client_auth="none", minimum_version="TLSv1.2"):
+        if started:
+            started[-1].program.stop()
+        flash = tmp_path / ("flash%d" % len(started))
+        write_credentials(flash, PSK={PSK_ID: PSK_KEY})
+        started.append(Device(target, flash, client_auth, minimum_version))
+        return started[-1]
+
+    yield start
+    for dev in started:
+        dev.program.stop()
 
 
 @pytest.fixture
 def device(unix_image, tmp_path):
-    started = []
+    """Starts tls13_server.py on the unix image."""
+    yield from _devices(UnixTarget(unix_image), tmp_path)
 
-    def start(client_auth="none", minimum_version="TLSv1.2"):
-        flash = tmp_path / ("flash%d" % len(started))
-        write_credentials(flash, PSK={PSK_ID: PSK_KEY})
-        dev = Device(unix_image, flash, client_auth, minimum_version)
-        started.append(dev)
-        return dev
 
-    yield start
-    for dev in started:
-        dev.mp.stop()
+@pytest.fixture
+def device_on_target(target, tmp_path):
+    """Starts tls13_server.py on each target: the unix image, the networked QEMU guest."""
+    yield from _devices(target, tmp_path)
 
 
 def s_client(port, *options, send=b"hi\n", commands=False):
@@ -81,8 +104,8 @@ def s_client(port, *options, send=b"hi\n", commands=False):
 
 # --- versions, EMS, renegotiation, suites, groups, ALPN -------------------------------------------
 
-def test_openssl_tls13_and_tls12_with_ems_and_secure_renegotiation(device):
-    dev = device()
+def test_openssl_tls13_and_tls12_with_ems_and_secure_renegotiation(device_on_target):
+    dev = device_on_target()
     out = s_client(dev.port, "-CAfile", CA, "-tls1_3")
     assert "New, TLSv1.3, Cipher is TLS_" in out and "Verify return code: 0 (ok)" in out, out
     assert dev.expect("INFO server TLSv1.3 TLS1-3-")
@@ -120,7 +143,8 @@ def test_client_offers_p256_first(unix_image, tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         _wait_for_accept(server)
-        status, out = run(unix_image, CLIENT, tmp_path / "flash", [port, 1, "-", "TLSv1.2"])
+        status, out = run(unix_image, CLIENT, tmp_path / "flash",
+                          ["127.0.0.1", port, 1, "-", "TLSv1.2"])
         said = server.communicate(timeout=20)[0].decode()
     finally:
         server.kill()
@@ -148,8 +172,8 @@ def test_minimum_version_tls13_refuses_a_tls12_client(device):
     assert _hello(dev.port, ctx)[:3] == ("hello anonymous", "TLSv1.3", False)
 
 
-def test_server_selects_alpn_http11(device):
-    dev = device()
+def test_server_selects_alpn_http11(device_on_target):
+    dev = device_on_target()
     curl = require_tool("curl")
     # The device script is not HTTP: curl takes its line as an HTTP/0.9 answer.
     out = subprocess.run([curl, "-sS", "-v", "--tlsv1.3", "--http0.9", "--max-time", "5",
@@ -168,8 +192,8 @@ def test_server_selects_alpn_http11(device):
 # --- resumption ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
-def test_openssl_resumes_with_a_ticket(device, tmp_path, version):
-    dev = device()
+def test_openssl_resumes_with_a_ticket(device_on_target, tmp_path, version):
+    dev = device_on_target()
     session = str(tmp_path / "session.pem")
     first = s_client(dev.port, "-CAfile", CA, version, "-sess_out", session)
     assert "New, TLSv1." in first
@@ -188,8 +212,8 @@ def _hello(port, ctx, session=None):
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_cpython_reuses_its_session(device, version):
-    dev = device()
+def test_cpython_reuses_its_session(device_on_target, version):
+    dev = device_on_target()
     ctx = ssl.create_default_context(cafile=CA)
     ctx.maximum_version = version
     _, _, reused, session = _hello(dev.port, ctx)
@@ -198,15 +222,14 @@ def test_cpython_reuses_its_session(device, version):
     assert (reply, got, reused) == ("hello anonymous", version.name.replace("v1_", "v1."), True)
 
 
-# A CPython TLS server on the test credentials: per connection it answers one line with whether
-# the session was resumed.
+# A CPython TLS server on 127.0.0.1:port with the test credentials (or identity: certificate and
+# key PEM files): per connection it answers one line with whether the session was resumed.
 class ResumptionServer:
-    def __init__(self, version):
+    def __init__(self, version, port, identity=(CERTS / "server.pem", CERTS / "server-key.pem")):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(str(CERTS / "server.pem"), str(CERTS / "server-key.pem"))
+        self.ctx.load_cert_chain(*map(str, identity))
         self.ctx.minimum_version = self.ctx.maximum_version = version
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+        self.sock = socket.create_server(("127.0.0.1", port))
         self.reused = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -235,17 +258,19 @@ class ResumptionServer:
 CLIENT = """
 import sys, asyncio
 from netsec import tls
-port, count, identity = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+host, port, count, identity, minimum = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                        sys.argv[4], sys.argv[5])
 
 async def main():
     for _ in range(count):
         try:
             if identity == "-":
-                ctx = tls.client_context("localhost", minimum_version=sys.argv[4])
+                ctx = tls.client_context("localhost", minimum_version=minimum)
             else:
                 ctx = tls.client_context("localhost", psk_identity=identity.encode(),
-                                         minimum_version=sys.argv[4])
-            r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+                                         minimum_version=minimum)
+            # Connected by address, verified as localhost: what the test certificate names.
+            r, w = await asyncio.open_connection(host, port, ssl=ctx)
             w.write(b"hi\\n")
             await w.drain()
             print("reply", (await r.readline()).decode().strip())
@@ -260,10 +285,12 @@ asyncio.run(main())
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_client_resumes_its_session(unix_image, tmp_path, version):
-    server = ResumptionServer(version)
+def test_client_resumes_its_session(target, tmp_path, version):
+    port = target.service_port("tls")
+    server = ResumptionServer(version, port)
     try:
-        status, out = run(unix_image, CLIENT, tmp_path / "flash", [server.port, 3, "-", "TLSv1.2"])
+        status, out = target.run(CLIENT, tmp_path / "flash", [
+            target.service_host, target.device_port("tls", port), 3, "-", "TLSv1.2"])
     finally:
         server.close()
     assert status == 0 and out.count("reply reused") == 3, out
@@ -284,7 +311,7 @@ class Inbox:
 SMTPS = """
 import sys, asyncio
 from netsec import mail, mime
-relay = mail.Relay("localhost", int(sys.argv[1]), security=mail.TLS)
+relay = mail.Relay(sys.argv[1], int(sys.argv[2]), security=mail.TLS)
 
 async def main():
     for i in range(3):
@@ -297,15 +324,23 @@ asyncio.run(main())
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_smtps_client_resumes_against_aiosmtpd(unix_image, tmp_path, version):
+def test_smtps_client_resumes_against_aiosmtpd(target, tmp_path, version):
+    # The relay's certificate names the address the guest dials (targets.py) beside localhost.
+    ca = pki.ca("Relay CA")
+    cert, key = pki.leaf(ca, hosts=("localhost", "10.0.2.100"))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(CERTS / "server.pem"), str(CERTS / "server-key.pem"))
+    ctx.load_cert_chain(pki.write(tmp_path / "relay.pem", cert),
+                        pki.write(tmp_path / "relay-key.pem", key))
     ctx.maximum_version = version
+    flash = tmp_path / "flash"
+    write_credentials(flash, EMAIL_SERVER_CAS=(pki.der(ca[0]),))
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), ssl_context=ctx)
+    port = target.service_port("tls")
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=ctx)
     controller.start()
     try:
-        status, out = run(unix_image, SMTPS, tmp_path / "flash", [controller.port], timeout=120)
+        status, out = target.run(SMTPS, flash, [target.service_host,
+                                                target.device_port("tls", port)], timeout=120)
     finally:
         controller.stop()
     assert status == 0 and out.count("sent [250]") == 3, out
@@ -317,16 +352,17 @@ def test_smtps_client_resumes_against_aiosmtpd(unix_image, tmp_path, version):
 @pytest.mark.parametrize("version,cipher", [("-tls1_3", None),
                                             ("-tls1_2", "ECDHE-PSK-CHACHA20-POLY1305"),
                                             ("-tls1_2", "PSK-AES128-GCM-SHA256")])
-def test_psk_server_and_client(device, unix_image, tmp_path, version, cipher):
-    dev = device("psk")
+def test_psk_server_and_client(device_on_target, target, tmp_path, version, cipher):
+    dev = device_on_target("psk")
     options = [version, "-psk_identity", PSK_ID.decode(), "-psk", PSK_KEY.hex()]
     if cipher:
         options += ["-cipher", cipher]
     out = s_client(dev.port, *options)
     assert "hello psk:sensor-1" in out, out
     assert dev.expect("INFO server TLSv1.%s " % version[-1]).endswith(" VERIFIED psk=sensor-1")
+    dev.program.stop()
     # The device as client, against openssl s_server with the same key and no certificate.
-    port = free_port()
+    port = target.service_port("tls")
     server = subprocess.Popen(
         [require_tool("openssl"), "s_server", "-accept", str(port), "-nocert", "-naccept", "1",
          "-psk_identity", PSK_ID.decode(), "-psk", PSK_KEY.hex(), version, "-rev"]
@@ -336,7 +372,9 @@ def test_psk_server_and_client(device, unix_image, tmp_path, version, cipher):
         _wait_for_accept(server)
         flash = tmp_path / "client-flash"
         write_credentials(flash, PSK={PSK_ID: PSK_KEY})
-        status, out = run(unix_image, CLIENT, flash, [port, 1, PSK_ID.decode(), "TLSv1.2"])
+        status, out = target.run(CLIENT, flash, [target.service_host,
+                                                 target.device_port("tls", port), 1,
+                                                 PSK_ID.decode(), "TLSv1.2"])
     finally:
         server.kill()
         server.wait()
@@ -362,10 +400,101 @@ def test_psk_context_refuses_certificates_and_the_reverse(device):
     assert "hello" not in out and "Cipher is (NONE)" in out
 
 
+# --- RSA identities --------------------------------------------------------------------------------
+# TLS 1.3 signs with RSA only as RSA-PSS (RFC 8446 4.2.3, 4.4.3): both ends must list
+# rsa_pss_rsae_* in signature_algorithms, which mbedTLS does only with
+# MBEDTLS_X509_RSASSA_PSS_SUPPORT (the profile). Without it, a TLS 1.3 handshake with an RSA key
+# on either side failed: the server found no signature to make.
+
+@pytest.fixture(scope="module")
+def rsa_pki():
+    ca = pki.ca("RSA CA", private_key=pki.key("rsa2048"))
+    return {"ca": ca,
+            "server": pki.leaf(ca, hosts=("localhost",), private_key=pki.key("rsa2048")),
+            "client": pki.leaf(ca, hosts=(), cn="rsa-client", usage=pki.CLIENT_AUTH,
+                               private_key=pki.key("rsa2048"))}
+
+
+BOTH_ENDS = """
+import tls as _tls
+from netsec import selftest, tls
+for version in ("TLSv1.3", "TLSv1.2"):
+    try:
+        server_ctx = tls.server_context(minimum_version=version)
+        client_ctx = tls.client_context("localhost", minimum_version=version, resume=False)
+        if version == "TLSv1.2":  # netsec.tls has a minimum only: cap the client's mbedTLS context
+            client_ctx._native_context().maximum_version = _tls.TLSv1_2
+        server, client = selftest.handshake(server_ctx, client_ctx, "localhost")
+        print("handshake", *client.cipher())
+        client.close()
+        server.close()
+    except Exception as e:
+        print("error", version, tls.explain(e))
+"""
+
+
+def test_an_rsa_identity_between_two_mbedtls_ends_in_tls13_and_tls12(target, tmp_path, rsa_pki):
+    # What `make bench` does in the guest with its RSA-2048 identity: both ends are mbedTLS.
+    flash = tmp_path / "flash"
+    cert, key = rsa_pki["server"]
+    write_credentials(flash, SERVER_CERT=pki.der(cert), SERVER_KEY=pki.der(key),
+                      EMAIL_SERVER_CAS=(pki.der(rsa_pki["ca"][0]),))
+    status, out = target.run(BOTH_ENDS, flash)
+    assert status == 0 and "error" not in out, out
+    assert "handshake TLS1-3-CHACHA20-POLY1305-SHA256 TLSv1.3" in out, out
+    assert "handshake TLS-ECDHE-RSA-WITH-CHACHA20-POLY1305-SHA256 TLSv1.2" in out, out
+
+
+def test_tls13_with_rsa_peers_the_server_and_client_certificates(unix_image, tmp_path, rsa_pki):
+    server_pem = [pki.write(tmp_path / name, obj) for name, obj in
+                  (("server.pem", rsa_pki["server"][0]), ("server-key.pem", rsa_pki["server"][1]))]
+    client_pem = [pki.write(tmp_path / name, obj) for name, obj in
+                  (("client.pem", rsa_pki["client"][0]), ("client-key.pem", rsa_pki["client"][1]))]
+    ca_pem = pki.write(tmp_path / "ca.pem", rsa_pki["ca"][0])
+    ca_der = pki.der(rsa_pki["ca"][0])
+    # The device's client against a TLS 1.3 server with an RSA certificate (a mail relay).
+    flash = tmp_path / "client-flash"
+    write_credentials(flash, EMAIL_SERVER_CAS=(ca_der,))
+    port = free_port()
+    server = ResumptionServer(ssl.TLSVersion.TLSv1_3, port, identity=server_pem)
+    try:
+        status, out = run(unix_image, CLIENT, flash, ["127.0.0.1", port, 1, "-", "TLSv1.3"])
+    finally:
+        server.close()
+    assert "reply reused False" in out and "INFO client TLSv1.3 " in out, out
+    # The device's server requiring a client certificate, from a client with an RSA key.
+    flash = tmp_path / "server-flash"
+    write_credentials(flash, CLIENT_CAS=(ca_der,))
+    dev = Device(UnixTarget(unix_image), flash, "required", "TLSv1.3")
+    try:
+        out = s_client(dev.port, "-CAfile", CA, "-cert", client_pem[0], "-key", client_pem[1])
+    finally:
+        dev.program.stop()
+    assert "hello CN=rsa-client" in out, dev.program.output
+    # The device's client presenting its RSA certificate to a TLS 1.3 server that asks for it.
+    flash = tmp_path / "mutual-flash"
+    write_credentials(flash, CLIENT_CERT=pki.der(rsa_pki["client"][0]),
+                      CLIENT_KEY=pki.der(rsa_pki["client"][1]))
+    port = free_port()
+    server = subprocess.Popen(
+        [require_tool("openssl"), "s_server", "-accept", str(port), "-naccept", "1", "-rev",
+         "-tls1_3", "-Verify", "1", "-CAfile", ca_pem, "-cert", str(CERTS / "server.pem"),
+         "-key", str(CERTS / "server-key.pem")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_accept(server)
+        status, out = run(unix_image, CLIENT, flash, ["127.0.0.1", port, 1, "-", "TLSv1.3"])
+        said = server.communicate(timeout=20)[0].decode()
+    finally:
+        server.kill()
+        server.wait()
+    assert "reply ih" in out and "INFO client TLSv1.3 " in out, out
+    assert "Peer certificate: CN = rsa-client" in said and "Signature type: RSA-PSS" in said, said
+
+
 # --- scanners --------------------------------------------------------------------------------------
 
-def test_sslyze_mozilla_intermediate_compliant(device):
-    dev = device()
+def test_sslyze_mozilla_intermediate_compliant(device_on_target):
+    dev = device_on_target()
     out = subprocess.run([sys.executable, "-m", "sslyze", "--mozilla_config=intermediate",
                           "--certinfo_ca_file", CA, "localhost:%d" % dev.port],
                          capture_output=True, text=True, timeout=300)
@@ -395,9 +524,8 @@ def test_testssl_reports_no_high_or_medium_finding(device, tmp_path):
     assert serious == [], out.stdout[-3000:]
 
 
-def test_tlslite_tls13_only_chacha20_only_and_psk_clients(device):
+def test_tlslite_tls13_only_chacha20_only_and_psk_clients(device_on_target):
     from tlslite.api import HandshakeSettings, TLSConnection
-    cert_dev, psk_dev = device(), device("psk")
 
     def connect(port, **settings):
         hs = HandshakeSettings()
@@ -412,6 +540,7 @@ def test_tlslite_tls13_only_chacha20_only_and_psk_clients(device):
             conn.close()
             return result
 
+    cert_dev = device_on_target()
     version, cipher, reply = connect(cert_dev.port, minVersion=(3, 4), maxVersion=(3, 4))
     assert version == (3, 4) and reply == b"hello anonymous\n"
     version, cipher, reply = connect(cert_dev.port, cipherNames=["chacha20-poly1305"],
@@ -419,6 +548,7 @@ def test_tlslite_tls13_only_chacha20_only_and_psk_clients(device):
     assert version == (3, 3) and cipher == "chacha20-poly1305" and reply.startswith(b"hello")
     version, cipher, reply = connect(cert_dev.port, cipherNames=["chacha20-poly1305"])
     assert version == (3, 4) and cipher == "chacha20-poly1305"
+    psk_dev = device_on_target("psk")
     version, cipher, reply = connect(
         psk_dev.port, minVersion=(3, 4), maxVersion=(3, 4),
         pskConfigs=[(PSK_ID, PSK_KEY, "sha256")], psk_modes=["psk_dhe_ke"])

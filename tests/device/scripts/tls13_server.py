@@ -1,10 +1,10 @@
-# A netsec.tls server on 127.0.0.1:PORT (argv 1): server_context(client_auth=argv 2,
-# minimum_version=argv 3). Per line received it logs the connection (first line only) and answers
+# A netsec.tls server on HOST:PORT (argv 1, 2): server_context(client_auth=argv 3,
+# minimum_version=argv 4). Per line received it logs the connection (first line only) and answers
 # "hello SUBJECT" (the verified client, psk:IDENTITY) or "hello anonymous"; a failed handshake
 # prints "refused KIND MESSAGE" from tls.explain().
 import sys, asyncio
 from netsec import tls
-port, client_auth, minimum_version = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+host, port, client_auth, minimum_version = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ctx = tls.server_context(client_auth, minimum_version=minimum_version)
 
 async def handle(r, w):
@@ -22,7 +22,7 @@ async def handle(r, w):
     await w.wait_closed()
 
 async def main():
-    await asyncio.start_server(handle, "127.0.0.1", port, ssl=ctx)
+    await asyncio.start_server(handle, host, port, ssl=ctx)
     print("ready", port)
     while True:
         await asyncio.sleep(60)
