@@ -481,9 +481,9 @@ class Session:
             command = exc.command.split()[0]
             return MailError(where + "%s refused: %s" % (exc.command, describe(exc.reply)),
                              smtp.reply_kind(command, exc.reply), exc.code, command)
-        if isinstance(exc, MemoryError):
-            return MailError(where + "not enough memory (MemoryError): free heap before sending, "
-                             "or send smaller pieces", "memory")
+        if tls.out_of_memory(exc):
+            return MailError(where + "not enough memory (%r): free heap before sending, or send "
+                             "smaller pieces" % (exc,), "memory")
         if isinstance(exc, asyncio.TimeoutError):
             return MailError(where + "no answer within %g s while waiting for %s (timeout)"
                              % (self._waiting[1], self._waiting[0]), "timeout")

@@ -375,7 +375,8 @@ def log_fault(session, peer, e):
         if session is not None and session.timed_out:
             log.info("%s: closed: %s" % (who, session.timed_out))
         return
-    if isinstance(e, MemoryError):
+    if isinstance(e, MemoryError) or (isinstance(e, OSError) and e.args
+                                       and e.args[0] == errno.ENOMEM):  # TLS: patch 0017
         gc.collect()
         log.error("%s: out of memory; connection closed (free heap now %s)"
                   % (who, _free_heap()))

@@ -112,10 +112,12 @@ def _current():
     listing = _listing()
     if _creds is not None and listing == _seen:
         return _creds
-    _seen = listing
     try:
         creds = _load(listing)
+    except MemoryError:  # no verdict on the files: the next connection reads them again
+        raise
     except Exception as e:  # any defect in the new files; the old set must survive it
+        _seen = listing
         if not listing:
             raise TLSError("frozen Net_Security is unusable: %s" % e, "credentials")
         if _creds is not None:
@@ -128,6 +130,7 @@ def _current():
             creds = _load(None)
         except Exception as e:
             raise TLSError("frozen Net_Security is unusable: %s" % e, "credentials")
+    _seen = listing
     if _creds is not None:
         log.info("tls: new credentials from %s/ in use for new connections" % OVERRIDE_DIR)
     if creds["TEST_ONLY"]:
@@ -152,6 +155,8 @@ def _load(listing):
             # Windows editors write a byte-order mark first; MicroPython's compiler would read it
             # as part of the first name.
             exec(source[1:] if source[:1] == "\ufeff" else source, namespace)
+        except MemoryError:
+            raise
         except Exception as e:
             raise ValueError("%s: %s: %s" % (path, type(e).__name__, e))
         _take(namespace, path, creds, origins)
@@ -304,18 +309,24 @@ class _Context:
         try:  # configuration errors show at start-up
             self._native = self._build(self._creds)
         except (ValueError, OSError) as e:
+            if out_of_memory(e):
+                raise
             raise TLSError("the credentials do not load into mbedTLS: %r" % (e,),
                            "credentials")
 
     def _native_context(self):
         creds = _current()
         if creds is not self._creds:
-            self._creds = creds
             try:
                 self._native = self._build(creds)
             except Exception as e:  # e.g. mbedTLS refuses a key our checks let through
+                if out_of_memory(e):  # not the credentials' fault: tried again next time
+                    log.error("tls: not enough memory to load the new credentials (%s); the "
+                              "previous ones stay in use until there is" % (e,))
+                    return self._native
                 log.error("tls: cannot use the new credentials (%s); the previous ones stay in "
                           "use" % e)
+            self._creds = creds
         return self._native
 
     def _new(self, protocol):
@@ -611,6 +622,9 @@ def _verifier(revoked, peer, trust, hostname):
             if depth:
                 who = "CA certificate %s in the %s's chain" % (_text(subject), peer)
             _rejection = (kind, who + " " + problem)
+        except MemoryError:
+            _rejection = ("memory", "not enough memory to check the %s's certificate: free heap "
+                                    "or lower the number of sessions at once" % peer)
         except BaseException as e:  # even KeyboardInterrupt: see above
             _rejection = ("other", "cannot read the %s's certificate: %r" % (peer, e))
         return _REJECTED
@@ -662,9 +676,10 @@ _MALFORMED = ("the peer sent a malformed or illegal TLS handshake message (a bro
 _ERRORS = {
     -0x7480: ("no_client_cert", "the client sent no certificate, but this server requires one "
                                 "(client_auth='required')"),
-    -0x6E00: ("no_common_cipher", "handshake failed: the peer offered no cipher suite, curve or "
-                                  "TLS version this device accepts (" + _POLICY + "), or "
-                                  "(TLS 1.3) a pre-shared key other than this device's"),
+    -0x6E00: ("no_common_cipher", "handshake failed: the peer offered no cipher suite, curve, "
+                                  "signature algorithm or TLS version this device accepts ("
+                                  + _POLICY + "), or (TLS 1.3) a pre-shared key other than this "
+                                  "device's"),
     # A PSK the other side does not have: an identity not in its table (TLS 1.2), or the same
     # identity with another key, which shows when the Finished message does not verify.
     -0x6C80: ("psk", "the client offered a PSK identity that is not in PSK (Net_Security)"),
@@ -693,6 +708,13 @@ _ERRORS = {
 }
 
 
+def out_of_memory(exc):
+    """Whether exc says memory ran out: MemoryError, or the OSError(ENOMEM) the firmware raises
+    for whatever mbedTLS could not allocate (firmware/patches/0017-*)."""
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and bool(exc.args)
+                                            and exc.args[0] == errno.ENOMEM)
+
+
 def explain(exc):
     """A TLSError saying what went wrong in a handshake, for the exception it raised. Call it
     straight away in the except block (it uses what the handshake's checks noted)."""
@@ -703,6 +725,9 @@ def explain(exc):
         return exc
     if isinstance(exc, MemoryError):  # mbedTLS allocates from the MicroPython heap on boards
         return TLSError("not enough memory for the TLS handshake (MemoryError): free heap or lower "
+                        "the number of sessions at once", "memory")
+    if out_of_memory(exc) and "key store" in str(exc):
+        return TLSError("TLS key store full (PSA key slots, MBEDTLS_PSA_KEY_SLOT_COUNT): lower "
                         "the number of sessions at once", "memory")
     if type(exc).__name__ == "TimeoutError" or (
             isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT):

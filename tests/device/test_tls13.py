@@ -252,7 +252,11 @@ class ResumptionServer:
                 self.reused.append(repr(e))
 
     def close(self):
+        # shutdown() wakes the accept() in _serve: a listening socket closed under it would
+        # listen on until the accept timed out, and the next server on the port would not bind.
+        self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        self.thread.join(20)
 
 
 CLIENT = """
@@ -489,6 +493,31 @@ def test_tls13_with_rsa_peers_the_server_and_client_certificates(unix_image, tmp
         server.wait()
     assert "reply ih" in out and "INFO client TLSv1.3 " in out, out
     assert "Peer certificate: CN = rsa-client" in said and "Signature type: RSA-PSS" in said, said
+
+
+# --- memory ---------------------------------------------------------------------------------------
+
+KEY_STORE = """
+from netsec import selftest, tls
+server_ctx = tls.server_context()
+client_ctx = tls.client_context("localhost", cas=selftest.trust_anchors(), resume=False)
+held = []
+try:
+    for _ in range(40):
+        held.append(selftest.handshake(server_ctx, client_ctx, "localhost"))
+    print("no limit")
+except Exception as e:
+    error = tls.explain(e)
+    print("after", len(held), error.kind, error)
+"""
+
+
+def test_a_full_psa_key_store_says_so(unix_image, tmp_path):
+    # Each TLS 1.3 session holds keys in PSA's key store, which has a fixed number of slots: open
+    # sessions (both ends in one process, whose heap never runs out) until it is full. The next
+    # handshake failed with "not correctly signed by the trusted CA" (firmware/patches/0017-*).
+    status, out = run(unix_image, KEY_STORE, tmp_path / "flash")
+    assert status == 0 and " memory TLS key store full (PSA key slots" in out, out
 
 
 # --- scanners --------------------------------------------------------------------------------------

@@ -98,3 +98,100 @@ def test_contexts_made_and_dropped_never_run_out_of_key_slots(guest):
         assert guest.exec(churn).strip() == "48"
         guest.soft_reset()
     assert selftest(guest, "localhost")[1]["protocol"] == "TLSv1.3"
+
+
+# In the guest: one mutual-TLS handshake between netsec.tls contexts over selftest's pipe, where
+# one end (side) finds the heap filled to `reserve` bytes free when its peer's first bytes
+# arrive; "ok", or the kind and text of tls.explain() for what it raised.
+STARVED_HANDSHAKE = r'''
+import gc
+import tls as _tls
+from netsec import selftest, tls
+
+
+def fill(reserve):
+    hog = []
+    gc.collect()
+    for size in (8192, 1024, 128, 16):
+        try:
+            while gc.mem_free() > reserve + size:
+                hog.append(bytearray(size))
+        except MemoryError:
+            pass
+    return hog
+
+
+class Starved(selftest.PipeEnd):
+    hog = None
+
+    def readinto(self, buf):
+        if self.hog is None and self.inbox:
+            self.hog = fill(self.reserve)
+        return super().readinto(buf)
+
+
+def starved(side, version, reserve):
+    server_ctx = tls.server_context("required")
+    client_ctx = tls.client_context("localhost", cas=selftest.trust_anchors(), resume=False)
+    if version == "TLSv1.2":  # netsec.tls has a minimum only: cap the client's mbedTLS context
+        client_ctx._native_context().maximum_version = _tls.TLSv1_2
+    ends = {"server": selftest.PipeEnd(), "client": selftest.PipeEnd()}
+    ends[side] = Starved()
+    ends[side].reserve = reserve
+    ends["server"].peer, ends["client"].peer = ends["client"], ends["server"]
+    server = server_ctx.wrap_socket(ends["server"], server_side=True, do_handshake_on_connect=False)
+    client = client_ctx.wrap_socket(ends["client"], server_side=False,
+                                    do_handshake_on_connect=False, server_hostname="localhost")
+    try:
+        sent = False
+        for _ in range(100):
+            if not sent:
+                sent = client.write(b"ping") == 4
+            if server.read(4) == b"ping":
+                return "ok"
+        return "stuck"
+    except Exception as e:
+        error = tls.explain(e)
+        return "%s %s (%r)" % (error.kind, error, e)
+    finally:
+        ends[side].hog = None
+        client.close()
+        server.close()
+'''
+
+
+@pytest.fixture
+def client_identity(guest):
+    """The test client certificate (tests/certs/default, issued by a CA in CLIENT_CAS) in the
+    guest's netsec-credentials/, removed afterwards."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization as ser
+    from harness import CERTS
+
+    cert = x509.load_pem_x509_certificate((CERTS / "client.pem").read_bytes())
+    key = ser.load_pem_private_key((CERTS / "client-key.pem").read_bytes(), None)
+    guest.makedirs("/netsec-credentials")
+    guest.write("/netsec-credentials/Net_Security.py", b"FORMAT = 1\nCLIENT_CERT = %r\nCLIENT_KEY = %r\n" % (
+        cert.public_bytes(ser.Encoding.DER),
+        key.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8, ser.NoEncryption())))
+    yield
+    guest.exec("import os\nos.remove('/netsec-credentials/Net_Security.py')")
+
+
+@pytest.mark.parametrize("side,version", [("client", "TLSv1.3"), ("client", "TLSv1.2"),
+                                          ("server", "TLSv1.3")])
+def test_a_handshake_out_of_memory_says_memory_at_every_step(guest, client_identity, side,
+                                                              version):
+    # Wherever the heap runs out (parsing, key exchange, a signature, the certificate chain, the
+    # PSA key store), the error says memory. mbedTLS had turned it into "not correctly signed by
+    # the trusted CA", a handshake failure ("no common cipher"), or MD/PK/SSL_HW_ACCEL error codes
+    # (firmware/patches/0017-*). With nothing free the handshake fails at its first step; with
+    # more, at later steps; at the top of the range it completes.
+    guest.exec(STARVED_HANDSHAKE)
+    outcomes = ast.literal_eval(guest.exec(
+        "print({r: starved(%r, %r, r) for r in range(0, 24000, 1500)})" % (side, version),
+        timeout=300).strip().splitlines()[-1])
+    wrong = {reserve: text for reserve, text in outcomes.items()
+             if text != "ok" and not text.startswith("memory ")}
+    assert wrong == {}, wrong
+    assert outcomes[0].startswith("memory ") and "ok" in outcomes.values(), outcomes
