@@ -189,7 +189,7 @@ def test_a_handshake_out_of_memory_says_memory_at_every_step(guest, client_ident
     # more, at later steps; at the top of the range it completes.
     guest.exec(STARVED_HANDSHAKE)
     outcomes = ast.literal_eval(guest.exec(
-        "print({r: starved(%r, %r, r) for r in range(0, 24000, 1500)})" % (side, version),
+        "print({r: starved(%r, %r, r) for r in range(0, 36000, 1500)})" % (side, version),
         timeout=300).strip().splitlines()[-1])
     wrong = {reserve: text for reserve, text in outcomes.items()
              if text != "ok" and not text.startswith("memory ")}
