@@ -547,6 +547,24 @@ def test_a_full_psa_key_store_says_so(unix_image, tmp_path):
     assert status == 0 and " memory TLS key store full (PSA key slots" in out, out
 
 
+# What the firmware raises when memory runs out in TLS (firmware/patches/0017-*), through the
+# services that report it: the HTTPS server's log and the mail client's error kind.
+MEMORY_REPORTS = """
+from netsec import mail, session
+session.log_fault(None, ("192.0.2.1", 4433), OSError(12, "TLS: out of memory"))
+error = mail.Session(mail.Relay("localhost"))._classify(OSError(12, "TLS: out of memory"))
+print("mail", error.kind, error)
+"""
+
+
+def test_services_report_tls_out_of_memory_as_memory(unix_image, tmp_path):
+    # The server logged "connection ended" at info level, the mail client "connection failed:
+    # ENOMEM" of kind 'connection'.
+    status, out = run(unix_image, MEMORY_REPORTS, tmp_path / "flash")
+    assert status == 0 and "192.0.2.1:4433: out of memory; connection closed" in out, out
+    assert "mail memory relay localhost:465: not enough memory" in out, out
+
+
 # --- scanners --------------------------------------------------------------------------------------
 
 def test_sslyze_mozilla_intermediate_compliant(device):
