@@ -40,6 +40,21 @@ void netsec_lan_poll(void);
 bool netsec_lan_timers(void);
 uint32_t netsec_lan_sleep_ms(void);
 
+// lwip_heap.c: lwIP's buffers in MicroPython's heap. What lwIP is doing decides how an
+// allocation may be served: for a Python call (it may collect garbage), receiving a frame
+// (the received-frame budget), or walking its own lists (it must not collect).
+typedef enum {
+    NETSEC_LWIP_PYTHON,
+    NETSEC_LWIP_RECEIVING,
+    NETSEC_LWIP_CORE,
+} netsec_lwip_context_t;
+netsec_lwip_context_t netsec_lwip_enter(netsec_lwip_context_t now); // returns the one before
+void netsec_lwip_exit(netsec_lwip_context_t before);
+// A garbage collection an allocation inside lwIP had to forgo, now that lwIP is idle.
+void netsec_lwip_collect_if_wanted(void);
+// Bytes of received frames held, bytes of lwIP's own buffers, frames dropped for want of memory.
+void netsec_lwip_heap_counts(size_t counts[3]);
+
 // test_only_insecure_entropy.c (on QEMU): the board's entropy source, which mbedTLS, lwIP
 // (network_lan.c) and os.urandom (modos_urandom.c) draw from.
 void netsec_test_only_entropy_warning(void);

@@ -169,7 +169,7 @@ int lan9118_receive(struct netif *netif, int max_frames) {
         uint32_t words = (length + 3) / 4;
         struct pbuf *p = NULL;
         if (!(status & RX_STATUS_ERROR) && length > 4 && length - 4 <= ETH_FRAME_MAX) {
-            p = pbuf_alloc(PBUF_RAW, (u16_t)(length - 4), PBUF_POOL);
+            p = pbuf_alloc(PBUF_RAW, (u16_t)(length - 4), PBUF_RAM); // in MicroPython's heap
         }
         if (p == NULL) {
             // Bad frame, or no buffer: read it out of the FIFO and drop it. (Not with the
@@ -181,7 +181,7 @@ int lan9118_receive(struct netif *netif, int max_frames) {
             taken += 1;
             continue;
         }
-        // Copy word by word into the (possibly chained) pbuf, the FCS last and discarded.
+        // Copy word by word into the pbuf, the FCS last and discarded.
         static uint32_t frame[(ETH_FRAME_MAX + 4 + 3) / 4];
         for (uint32_t i = 0; i < words; ++i) {
             frame[i] = RX_DATA_FIFO;

@@ -67,12 +67,16 @@ SRC_C += \
 		mbedtls_time.c \
 		test_only_insecure_entropy.c \
 		lan9118.c \
+		lwip_heap.c \
 		network_lan.c \
 		)
 
 # The port's stdin busy-polls the UART and tells select/poll that nothing is ever readable.
 # Send those two calls to this board's interrupt-driven receive buffer instead (uart_stdin.c).
 LDFLAGS += -Wl,--wrap=mp_hal_stdin_rx_chr -Wl,--wrap=mp_hal_stdio_poll
+# lwIP's buffers are in the heap (lwip_heap.c): it lets go of them before a soft reset sweeps
+# the heap, and its timers never start a garbage collection.
+LDFLAGS += -Wl,--wrap=gc_sweep_all -Wl,--wrap=sys_check_timeouts
 
 # HEAP_KB and ENTROPY_SEED reach the code as -D flags, which make cannot see: record them in a
 # file that changes only when they do, and rebuild the two objects that use them.

@@ -7,6 +7,8 @@
 //     lan.ipconfig("addr4")        # ("10.0.2.15", "255.255.255.0"); ipconfig(addr4=..., gw4=...)
 //     lan.ifconfig()               # (ip, netmask, gateway, dns); ifconfig((...)) sets them statically
 //     lan.status()                 # STAT_DOWN, STAT_NO_LINK, STAT_NO_IP or STAT_GOT_IP
+//     lan.status("buffers")        # lwIP's buffers in the heap (lwip_heap.c), as a tuple:
+//                                  # (bytes of received frames, bytes of its own, frames dropped)
 //     lan.config("mac")            # the 6-byte MAC address (QEMU's -nic mac=..., default 52:54:00:12:34:56)
 //
 // lwIP runs only in thread context: netsec_lan_poll() is MicroPython's event hook
@@ -65,8 +67,13 @@ void netsec_lan_poll(void) {
         return;
     }
     self->polling = true;
-    if (netif_is_up(&self->netif) && lan9118_receive(&self->netif, FRAMES_PER_POLL) > 0) {
-        netsec_wake_for_input(); // the caller looks at the sockets again before sleeping
+    netsec_lwip_collect_if_wanted();
+    if (netif_is_up(&self->netif)) {
+        netsec_lwip_context_t before = netsec_lwip_enter(NETSEC_LWIP_RECEIVING);
+        if (lan9118_receive(&self->netif, FRAMES_PER_POLL) > 0) {
+            netsec_wake_for_input(); // the caller looks at the sockets again before sleeping
+        }
+        netsec_lwip_exit(before);
     }
     self->polling = false;
 }
@@ -103,6 +110,14 @@ static err_t lan_netif_init(struct netif *netif) {
     return ERR_OK;
 }
 
+// The driver hands each frame here; lwIP's input walks its lists (lwip_heap.c).
+static err_t lan_input(struct pbuf *p, struct netif *netif) {
+    netsec_lwip_context_t before = netsec_lwip_enter(NETSEC_LWIP_CORE);
+    err_t err = ethernet_input(p, netif);
+    netsec_lwip_exit(before);
+    return err;
+}
+
 static void lan_up(network_lan_obj_t *self) {
     if (!self->added) {
         if (!lan9118_reset(self->mac)) {
@@ -112,7 +127,10 @@ static void lan_up(network_lan_obj_t *self) {
         }
         lan9118_start();
         ip4_addr_t none = { 0 };
-        netif_add(&self->netif, &none, &none, &none, self, lan_netif_init, ethernet_input);
+        netif_add(&self->netif, &none, &none, &none, self, lan_netif_init, lan_input);
+        // DHCP's state outlives the heap over a soft reset: keep it out of it.
+        static struct dhcp dhcp;
+        dhcp_set_struct(&self->netif, &dhcp);
         netif_set_hostname(&self->netif, mod_network_hostname_data);
         netif_set_default(&self->netif);
         self->added = true;
@@ -172,10 +190,19 @@ static mp_obj_t network_lan_isconnected(mp_obj_t self_in) {
 static MP_DEFINE_CONST_FUN_OBJ_1(network_lan_isconnected_obj, network_lan_isconnected);
 
 static mp_obj_t network_lan_status(size_t n_args, const mp_obj_t *args) {
-    if (n_args > 1) {
-        mp_raise_ValueError(MP_ERROR_TEXT("network.LAN.status() takes no parameter"));
+    if (n_args == 1) {
+        return MP_OBJ_NEW_SMALL_INT(lan_status(MP_OBJ_TO_PTR(args[0])));
     }
-    return MP_OBJ_NEW_SMALL_INT(lan_status(MP_OBJ_TO_PTR(args[0])));
+    if (mp_obj_str_get_qstr(args[1]) != MP_QSTR_buffers) {
+        mp_raise_ValueError(MP_ERROR_TEXT("network.LAN.status: unknown parameter (only \"buffers\")"));
+    }
+    size_t counts[3];
+    netsec_lwip_heap_counts(counts);
+    mp_obj_t items[3];
+    for (int i = 0; i < 3; ++i) {
+        items[i] = mp_obj_new_int_from_uint(counts[i]);
+    }
+    return mp_obj_new_tuple(3, items);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(network_lan_status_obj, 1, 2, network_lan_status);
 

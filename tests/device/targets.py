@@ -68,9 +68,14 @@ class UnixTarget:
     def device_port(self, name, host_port):
         return host_port
 
-    def replace(self, program, flash, path, data):
-        """Replace the file `path` (relative to the flash) while the program runs."""
+    def replace(self, program, flash, path, data, ready=None):
+        """Replace the file `path` (relative to the flash) while the program runs (ready: see
+        QemuTarget.replace; the program goes on here)."""
         replace_file(Path(flash) / path, data)
+
+    def remove(self, program, flash, path, ready=None):
+        """Remove the file `path` (relative to the flash) while the program runs."""
+        (Path(flash) / path).unlink()
 
 
 class QemuTarget:
@@ -109,19 +114,28 @@ class QemuTarget:
     def device_port(self, name, host_port):
         return GUEST_SERVICES[name]
 
-    def replace(self, program, flash, path, data):
+    def replace(self, program, flash, path, data, ready=None):
         """Replace the file `path` the way `netsec deploy` does on a board: the copy interrupts
         the running program (the console is the only way in), writes the file under another
         name and renames it into place; then the same program starts again in the same
         interpreter, with no reboot or soft reset, so netsec.tls still holds the credentials
-        in use before and compares the new ones with them."""
+        in use before and compares the new ones with them. ready: a line the program prints
+        once it has started, waited for (a Ctrl-C before that would be lost)."""
         program.stop()
         self.guest.enter_raw_repl()
         remote = "/" + Path(path).as_posix()
         self.guest.makedirs(remote.rsplit("/", 1)[0] or "/")
         time.sleep(1)  # a later whole second than the file it replaces: a new mtime
         self.guest.write_atomic(remote, data, partial="/netsec-deploy.part")
-        program.restart()
+        program.restart(ready)
+
+    def remove(self, program, flash, path, ready=None):
+        """Remove the file `path` as replace() writes one: program interrupted, file removed,
+        program started again in the same interpreter."""
+        program.stop()
+        self.guest.enter_raw_repl()
+        self.guest.exec("import os\nos.remove(%r)" % ("/" + Path(path).as_posix()))
+        program.restart(ready)
 
 
 # Run in the guest before a program: an empty filesystem (only what the test's flash holds).
@@ -161,14 +175,18 @@ class GuestProgram:
         self._seen = 0
         self._result = None  # (printed, traceback) once it ended
 
-    def restart(self):
+    def restart(self, ready=None):
         """Start the script again once stop()ped, in the same interpreter: modules stay
         imported with their state. A new asyncio loop and a collection first, so the sockets
-        the interrupted program held are closed (their finalisers) and its ports free."""
+        the interrupted program held are closed (their finalisers) and its ports free. With
+        `ready`, return once it printed a line starting so (expect() still sees every line)."""
         self.guest.start("import asyncio, gc\nasyncio.new_event_loop()\ngc.collect()\n"
                          + self._code)
         self._seen = 0
         self._result = None
+        if ready:
+            self.expect(ready)
+            self._seen = 0
 
     @property
     def output(self):

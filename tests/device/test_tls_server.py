@@ -1,16 +1,17 @@
 """netsec.tls server contexts on the unix image against real TLS clients (CPython ssl, openssl):
 client-certificate modes, revocation, the cipher policy, and credentials rotated on "flash"
-while the server runs (the server certificate's rotation on the networked QEMU guest too)."""
+while the server runs (every rotation test on the networked QEMU guest too)."""
 import socket
 import ssl
 import subprocess
+from pathlib import Path
 
 import pytest
 
 import certfactory as pki
 from harness import CERTS, require_tool
 from mpy import HELLO_SERVER, OVERRIDE_DIR, write_credentials
-from targets import UnixTarget, replace_file as replace
+from targets import UnixTarget
 
 pytestmark = pytest.mark.device
 
@@ -58,8 +59,17 @@ class Device:
         return self
 
     def replace(self, path, data):
-        """Replace a file on the device's flash while the server runs (the target's way)."""
-        self.target.replace(self.mp, self.flash, path, data)
+        """Replace a file on the device's flash while the server runs (the target's way);
+        path: relative to the flash, or a path inside self.flash."""
+        self.target.replace(self.mp, self.flash, self._on_flash(path), data, ready="ready ")
+
+    def remove(self, path):
+        """Remove a file from the device's flash while the server runs (the target's way)."""
+        self.target.remove(self.mp, self.flash, self._on_flash(path), ready="ready ")
+
+    def _on_flash(self, path):
+        path = Path(path)
+        return path.relative_to(self.flash) if path.is_absolute() else path
 
     def connect(self, identity=None):
         """Send a line with identity=(cert, key) (or none); the reply, or the ssl error."""
@@ -191,11 +201,11 @@ def test_openssl_offering_only_a_weak_suite_is_refused(unix_image, tmp_path, pki
 
 # --- rotation on flash, no restart -----------------------------------------------------------------
 
-def test_rollover_old_and_new_ca_then_old_removed(unix_image, tmp_path, pki_set):
+def test_rollover_old_and_new_ca_then_old_removed(target, tmp_path, pki_set):
     old_ca, new_ca = pki.ca("Client CA 2025"), pki.ca("Client CA 2026")
     old_client = pki.leaf(old_ca, hosts=(), cn="old-client", usage=pki.CLIENT_AUTH)
     new_client = pki.leaf(new_ca, hosts=(), cn="new-client", usage=pki.CLIENT_AUTH)
-    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "required")
+    dev = Device(target, tmp_path, pki_set, "required")
     override = credentials(dev.flash, pki_set, CLIENT_CAS=(pki.der(old_ca[0]), pki.der(new_ca[0])))
     with dev:
         dev.start()
@@ -205,22 +215,23 @@ def test_rollover_old_and_new_ca_then_old_removed(unix_image, tmp_path, pki_set)
         both, new_only = (pki.der(old_ca[0]), pki.der(new_ca[0])), (pki.der(new_ca[0]),)
         text = override.read_text().replace(repr(both), repr(new_only))
         assert text != override.read_text()
-        replace(override, text.encode())
+        dev.replace(override, text.encode())
         assert isinstance(dev.connect(old_client), ssl.SSLError)
         assert dev.expect("refused") == (
             "refused unknown_ca client certificate CN=old-client (issued by CN=Client CA 2025) is "
             "not signed by a CA in CLIENT_CAS")
         assert dev.connect(new_client) == "hello CN=new-client"
-        assert dev.mp.process.poll() is None, "still the same server process"
+        assert target.running(dev.mp)
+    # Said only by a server that still held the old credentials (see the rotation test below).
     assert "INFO tls: new credentials from %s/ in use for new connections" % OVERRIDE_DIR \
         in dev.mp.output
 
 
-def test_rollover_with_der_files(unix_image, tmp_path, pki_set):
+def test_rollover_with_der_files(target, tmp_path, pki_set):
     old_ca, new_ca = pki.ca("Client CA 2025"), pki.ca("Client CA 2026")
     old_client = pki.leaf(old_ca, hosts=(), cn="old-client", usage=pki.CLIENT_AUTH)
     new_client = pki.leaf(new_ca, hosts=(), cn="new-client", usage=pki.CLIENT_AUTH)
-    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "required")
+    dev = Device(target, tmp_path, pki_set, "required")
     credentials(dev.flash, pki_set)
     folder = dev.flash / OVERRIDE_DIR
     with dev:
@@ -228,11 +239,11 @@ def test_rollover_with_der_files(unix_image, tmp_path, pki_set):
         assert isinstance(dev.connect(new_client), ssl.SSLError)
         dev.expect("refused unknown_ca")
         # Copied in while it runs: both CAs trusted, the DER files replacing Net_Security's list.
-        replace(folder / "CLIENT_CAS-2025.der", pki.der(old_ca[0]))
-        replace(folder / "CLIENT_CAS-2026.der", pki.der(new_ca[0]))
+        dev.replace(folder / "CLIENT_CAS-2025.der", pki.der(old_ca[0]))
+        dev.replace(folder / "CLIENT_CAS-2026.der", pki.der(new_ca[0]))
         assert dev.connect(old_client) == "hello CN=old-client"
         assert dev.connect(new_client) == "hello CN=new-client"
-        (folder / "CLIENT_CAS-2025.der").unlink()
+        dev.remove(folder / "CLIENT_CAS-2025.der")
         assert isinstance(dev.connect(old_client), ssl.SSLError)
         dev.expect("refused unknown_ca")
         assert dev.connect(new_client) == "hello CN=new-client"
@@ -240,23 +251,23 @@ def test_rollover_with_der_files(unix_image, tmp_path, pki_set):
 
 @pytest.mark.parametrize("corruption", ["truncated DER", "PEM instead of DER", "broken Python",
                                         "wrong FORMAT"])
-def test_a_corrupt_replacement_leaves_the_old_credentials_in_force(unix_image, tmp_path, pki_set,
+def test_a_corrupt_replacement_leaves_the_old_credentials_in_force(target, tmp_path, pki_set,
                                                                    corruption):
     new_ca = pki.ca("Client CA 2026")
-    dev = Device(UnixTarget(unix_image), tmp_path, pki_set, "required")
+    dev = Device(target, tmp_path, pki_set, "required")
     override = credentials(dev.flash, pki_set)
     folder = dev.flash / OVERRIDE_DIR
     with dev:
         dev.start()
         assert dev.connect(pki_set["client"]) == "hello CN=client-1"
         if corruption == "truncated DER":
-            replace(folder / "CLIENT_CAS.der", pki.der(new_ca[0])[:-40])
+            dev.replace(folder / "CLIENT_CAS.der", pki.der(new_ca[0])[:-40])
         elif corruption == "PEM instead of DER":
-            replace(folder / "CLIENT_CAS.der", pki.pem(new_ca[0]))
+            dev.replace(folder / "CLIENT_CAS.der", pki.pem(new_ca[0]))
         elif corruption == "broken Python":
-            replace(override, override.read_bytes().replace(b"CLIENT_CAS = (", b"CLIENT_CAS = (("))
+            dev.replace(override, override.read_bytes().replace(b"CLIENT_CAS = (", b"CLIENT_CAS = (("))
         else:
-            replace(override, override.read_bytes().replace(b"FORMAT = 1", b"FORMAT = 2"))
+            dev.replace(override, override.read_bytes().replace(b"FORMAT = 1", b"FORMAT = 2"))
         assert dev.connect(pki_set["client"]) == "hello CN=client-1"
         error = dev.expect("ERROR tls: refused the new credentials in %s/" % OVERRIDE_DIR)
         assert error.endswith("; the previous ones stay in use")

@@ -150,13 +150,22 @@ class Device:
     def start_in_repl(self, line, ready, timeout=60):
         """Type one line of code at the friendly REPL; return once it printed `ready` (what it
         printed so far). For a program a person stops with Ctrl-C at a terminal (mpremote
-        connect), who then gets the >>> prompt rather than the raw REPL."""
+        connect), who then gets the >>> prompt rather than the raw REPL. DeviceError naming the
+        program's last line (its exception) if the prompt comes back first."""
         self._transport_call("leaving the raw REPL", self.transport.exit_raw_repl)
         self._program = b""
         self.read_until(">>> ", timeout)
         self._program = b""
         self.send(line.encode() + b"\r")
-        return self.read_until(ready, timeout)
+        self._read_program(lambda: ready.encode() in self._program or b"\n>>> " in self._program,
+                           timeout, "waiting for the program to print %r" % ready)
+        said = self.output()
+        if ready not in said:
+            lines = [text for text in said.splitlines() if text.strip() and text != ">>> "]
+            raise DeviceError(self.port, "the program ended before it printed %r: %s"
+                              % (ready, lines[-1] if lines else "it printed nothing"),
+                              "its last line says why")
+        return said
 
     def send(self, data):
         """Bytes to the running program's stdin."""
