@@ -4,11 +4,12 @@ turns clock ticks into instructions, and runs everything twice (two boots) to sh
 counts repeat exactly."""
 import ast
 import re
+import socket
+import ssl
 import subprocess
 from pathlib import Path
 
 import identities
-
 from netsec_cli import qemu
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +24,7 @@ THROUGHPUT_BYTES = 32768
 THROUGHPUT_CHUNKS = (1024, 4096)
 # Bulk ciphers compared per byte in TLS 1.3 records of the largest chunk.
 BULK_SUITES = ("TLS1-3-CHACHA20-POLY1305-SHA256", "TLS1-3-AES-128-GCM-SHA256")
+PEAK_PORT = 4433  # the guest's port for served_heap_peak(), forwarded from a free host port
 
 
 def instructions_per_tick():
@@ -132,6 +134,27 @@ def _kinds(guest, per_tick):
     return rows
 
 
+def served_heap_peak(image, identity):
+    """Peak heap of the server side alone during one handshake (bytes): the guest serves on
+    QEMU's network (no -icount: the peak does not depend on timing), a verifying CPython
+    client on the host connects and sends b"ping"."""
+    with qemu.Guest(image, network=qemu.GuestNetwork(hostfwd={PEAK_PORT: 0})) as guest:
+        write_files(guest, {"/bench/guest_tls.py": (Path(__file__).parent / "guest_tls.py").read_bytes(),
+                            "/netsec-credentials/SERVER_CERT.der": identity.cert_der,
+                            "/netsec-credentials/SERVER_KEY.der": identity.key_der})
+        guest.soft_reset()
+        guest.start("import sys\nsys.path.append('/bench')\nimport guest_tls\n"
+                    "print(repr(guest_tls.served_heap_peak(%d)))" % PEAK_PORT, ready="listening")
+        context = ssl.create_default_context(cadata=identity.ca_der)
+        with socket.create_connection(("127.0.0.1", guest.host_port(PEAK_PORT)), timeout=60) as raw:
+            with context.wrap_socket(raw, server_hostname=identities.HOSTNAME) as tls_socket:
+                tls_socket.sendall(b"ping")
+                out, err = guest.finish(timeout=60)
+        if err:
+            raise SystemExit("bench: the guest's server raised:\n%s" % err)
+        return ast.literal_eval(out.strip().splitlines()[-1])
+
+
 def measure_once(image, ec, rsa):
     """One boot of the image: every row-1-3 figure for both server identities."""
     per_tick = instructions_per_tick()
@@ -153,6 +176,8 @@ def measure(image):
     first["repeatable"] = first == second
     if not first["repeatable"]:
         first["second_boot"] = second
+    for identity in (ec, rsa):
+        first[identity.name]["heap"]["handshake_peak_server"] = served_heap_peak(image, identity)
     first["build"] = build_options(image)
     first["instructions_per_tick"] = instructions_per_tick()
     return first

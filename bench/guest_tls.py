@@ -10,6 +10,7 @@
 # end (a busy console could stall the guest for a host-dependent time), and nothing calls
 # gc.collect() once the clock is locked (see handshakes()).
 import gc
+import io
 import time
 
 import tls as _tls
@@ -96,6 +97,9 @@ def handshake_heap_peak(ca_file):
 
 def _idle_server(server_ctx, client_ctx):
     server, client, _, _ = _handshake(server_ctx, client_ctx)
+    # Like a keep-alive connection between requests: the server waits in a read.
+    if server.read(4) is not None:
+        raise tls.TLSError("an idle server session read data")
     client.close()  # the client's close_notify waits unread in the server's inbox
     return server
 
@@ -259,3 +263,60 @@ def throughput(ca_file, total, chunk, suite=None):
     client.close()
     server.close()
     return suite, write_ticks, read_ticks
+
+
+class _SampledSocket(io.IOBase):
+    """A non-blocking network socket as the stream a TLS socket wraps, sampling the heap (like
+    netsec.selftest's pipe) whenever bytes move."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def readinto(self, buf):
+        selftest._sample_heap()
+        try:
+            return self.sock.readinto(buf)
+        except OSError:  # EAGAIN: nothing yet
+            return None
+
+    def write(self, buf):
+        selftest._sample_heap()
+        try:
+            return self.sock.write(buf)
+        except OSError:
+            return None
+
+    def ioctl(self, request, arg):
+        return 0  # close and poll: the caller closes the socket itself
+
+
+def served_heap_peak(port):
+    """Serve one TLS handshake on the network to a client on the host, then b"ping": the peak
+    heap in use by the server side alone during it (sampled whenever bytes move), above the
+    heap in use before it. Prints 'listening' when the client may connect."""
+    import socket
+    from netsec import lan
+    lan.up()
+    server_ctx = tls.server_context()
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", port))
+    listener.listen(1)
+    print("listening")
+    conn, _ = listener.accept()
+    conn.setblocking(False)
+    gc.collect()
+    selftest.heap_peak = before = gc.mem_alloc()
+    server = server_ctx.wrap_socket(_SampledSocket(conn), server_side=True,
+                                    do_handshake_on_connect=False)
+    for _ in range(100000):
+        if server.read(4) == b"ping":
+            break
+        time.sleep_ms(1)
+    else:
+        raise tls.TLSError("no ping from the host's client")
+    peak, selftest.heap_peak = selftest.heap_peak - before, None
+    server.close()
+    conn.close()
+    listener.close()
+    return peak

@@ -1,12 +1,12 @@
 """make bench: every benchmark, one table (Markdown, for the README), build/bench/results.json.
 
-Rows 1-3 count guest instructions in the QEMU Cortex-M3 image (repeatable to the instruction;
-measured on two boots to show it), row 4 times the unix image's HTTPS servers against each
-other on loopback (ratios from one run, servers taking turns), rows 5 and 6 are sizes from the
-builds (row 6: the real boards `make boards` built), row 7 counts handshake instructions again
-in the same image compiled for Armv6-M (the RP2040's instruction set) on the same machine,
-row 8 counts what the demo server in the networked M3 and M4 images runs per request from the
-host (bench/cortex_m_https.py; `bench/run.py network` measures only that row).
+Rows 1-3 count guest instructions in the QEMU Cortex-M3 and Cortex-M4 images (repeatable to
+the instruction; measured on two boots to show it), row 4 times the unix image's HTTPS servers
+against each other on loopback (ratios from one run, servers taking turns), rows 5 and 6 are
+sizes from the builds (row 6: the real boards `make boards` built), row 7 counts handshake
+instructions again in the same image compiled for Armv6-M (the RP2040's instruction set) on
+the same machine, row 8 counts what the demo server in the networked M3 and M4 images runs per
+request from the host (bench/cortex_m_https.py; `bench/run.py network` measures only that row).
 """
 import datetime
 import json
@@ -23,10 +23,12 @@ import footprint
 import https
 
 ROOT = Path(__file__).resolve().parents[1]
-QEMU_IMAGE = ROOT / "build" / "qemu" / "MPS2_AN385" / "firmware.elf"
+# Rows 1-3 per core: {core: its QEMU image}.
+QEMU_IMAGES = {core: ROOT / "build" / "qemu" / board / "firmware.elf"
+               for core, board in (("M3", "MPS2_AN385"), ("M4", "MPS2_AN386"))}
+QEMU_IMAGE = QEMU_IMAGES["M3"]
 # Row 8: the networked images, Cortex-M3 and Cortex-M4.
-NETWORK_IMAGES = (("QEMU M3", QEMU_IMAGE),
-                  ("QEMU M4", ROOT / "build" / "qemu" / "MPS2_AN386" / "firmware.elf"))
+NETWORK_IMAGES = (("QEMU M3", QEMU_IMAGE), ("QEMU M4", QEMU_IMAGES["M4"]))
 # The same image compiled for Armv6-M (the RP2040's Cortex-M0+), run on the same M3 machine.
 ARMV6M_IMAGE = ROOT / "build" / "qemu" / "MPS2_AN385_ARMV6M" / "firmware.elf"
 UNIX_IMAGE = ROOT / "build" / "unix" / "micropython"
@@ -70,39 +72,43 @@ def _both(r, value):
     return " / ".join(value(r[name]) for name in ("EC P-256", "RSA-2048"))
 
 
-def _rows_cortex_m(r):
+def _rows_cortex_m(r, core):
+    image = "QEMU " + core
     rows = []
     for name in ("EC P-256", "RSA-2048"):
         h = r[name]["handshake_instructions"]
-        rows.append(("1", "Full TLS handshake, %s server identity (%s): server side"
-                     % (name, r[name]["suite"]), "QEMU M3",
-                     "%s (%s)" % (_minstr(h["server"]), _seconds(h["server"])),
-                     "client side %s; a new context's first handshake: server %s, client %s"
-                     % (_minstr(h["client"]), _minstr(h["server_cold"]),
-                        _minstr(h["client_cold"])), ""))
+        for side in ("server", "client"):
+            rows.append(("1", "Full TLS handshake, %s server identity (%s): %s side"
+                         % (name, r[name]["suite"], side), image,
+                         "%s (%s)" % (_minstr(h[side]), _seconds(h[side])),
+                         "a new context's first handshake: %s"
+                         % _minstr(h[side + "_cold"]), ""))
     heap_kb = r["build"]["HEAP_KB"]
     rows += [
         ("2", "Heap peak during a handshake, server and client in one heap (EC / RSA)",
-         "QEMU M3", _both(r, lambda x: _kb(x["heap"]["handshake_peak_both_ends"])), "", ""),
-        ("2", "Heap held by one idle established server session (EC / RSA)", "QEMU M3",
+         image, _both(r, lambda x: _kb(x["heap"]["handshake_peak_both_ends"])), "", ""),
+        ("2", "Heap peak of the server side of a handshake, the client on the host (EC / RSA)",
+         image, _both(r, lambda x: _kb(x["heap"]["handshake_peak_server"])), "", ""),
+        ("2", "Heap held by one idle established server session (EC / RSA)", image,
          _both(r, lambda x: _kb(x["heap"]["idle_server_session"])), "", ""),
-        ("2", "Idle server sessions that fit in the %s KB heap (EC / RSA)" % heap_kb, "QEMU M3",
+        ("2", "Idle server sessions that fit in the %s KB heap (EC / RSA)" % heap_kb, image,
          _both(r, lambda x: str(x["heap"]["sessions_held"])),
-         "then the next handshake failed, with %s free"
-         % _both(r, lambda x: _kb(x["heap"]["free_after_sessions"])), ""),
+         "then %s, with %s free" % (_both(r, lambda x: x["heap"]["next_session_failed_with"]),
+                                    _both(r, lambda x: _kb(x["heap"]["free_after_sessions"]))),
+         ""),
     ]
     bulk = max(r["throughput"], key=lambda t: t["write_size"])
     others = "; ".join("%d-byte writes: %.0f + %.0f" % (t["write_size"], t["encrypt_per_byte"],
                                                        t["decrypt_per_byte"])
                        for t in r["throughput"] if t is not bulk)
     rows.append(("3", "Bulk data through an established session (%s), %d-byte writes: "
-                 "instructions per byte" % (bulk["suite"], bulk["write_size"]), "QEMU M3",
+                 "instructions per byte" % (bulk["suite"], bulk["write_size"]), image,
                  "encrypt %.0f + decrypt %.0f" % (bulk["encrypt_per_byte"],
                                                   bulk["decrypt_per_byte"]),
                  "%s; sending %.2f MB/s at %d MHz" % (others, CLOCKS_MHZ[0][0] / bulk["encrypt_per_byte"],
                                                      CLOCKS_MHZ[0][0]), ""))
-    rows += _rows_kinds(r["kinds"])
-    rows.append(("1-3", "Rows 1-3 measured again on a second boot", "QEMU M3",
+    rows += _rows_kinds(r["kinds"], image)
+    rows.append(("1-3", "Rows 1-3 measured again on a second boot", image,
                  "identical" if r["repeatable"] else "DIFFERENT (see results.json)", "", ""))
     return rows
 
@@ -116,17 +122,17 @@ _KINDS = (("tls13_full", "Full TLS 1.3 handshake, EC P-256 identity, P-256 ECDHE
           ("tls12_psk", "External-PSK TLS 1.2 handshake"))
 
 
-def _rows_kinds(k):
+def _rows_kinds(k, image):
     """Row 1b: handshakes by kind, and the bulk ciphers side by side."""
-    rows = [("1b", "%s (%s): server side" % (title, k[name]["suite"][0]), "QEMU M3",
+    rows = [("1b", "%s (%s): server side" % (title, k[name]["suite"][0]), image,
              "%s (%s)" % (_minstr(k[name]["server"]), _seconds(k[name]["server"])),
              "client side %s" % _minstr(k[name]["client"]), "")
             for name, title in _KINDS]
     full13, full12 = k["tls13_full"]["server"], k["tls12_full"]["server"]
-    rows.append(("1b", "TLS 1.3 / TLS 1.2 full handshake, server side (goal <= 1.1)", "QEMU M3",
+    rows.append(("1b", "TLS 1.3 / TLS 1.2 full handshake, server side (goal <= 1.1)", image,
                  "%.2f" % (full13 / full12), "client side %.2f"
                  % (k["tls13_full"]["client"] / k["tls12_full"]["client"]), ""))
-    rows += [("3b", "Bulk %s, 4096-byte writes: instructions per byte" % name[5:], "QEMU M3",
+    rows += [("3b", "Bulk %s, 4096-byte writes: instructions per byte" % name[5:], image,
               "encrypt %.0f + decrypt %.0f" % (v["encrypt_per_byte"], v["decrypt_per_byte"]),
               "", "") for name, v in sorted(k.items()) if name.startswith("bulk ")]
     return rows
@@ -257,17 +263,18 @@ def main_network():
 
 
 def main():
-    for image in (QEMU_IMAGE, ARMV6M_IMAGE, UNIX_IMAGE) + tuple(i for _, i in NETWORK_IMAGES):
+    for image in list(QEMU_IMAGES.values()) + [ARMV6M_IMAGE, UNIX_IMAGE]:
         if not image.is_file():
             raise SystemExit("bench: %s not found: build the images with `make bench`" % image)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "machine": _machine(), "assumption": ASSUMPTION}
-    print("bench: rows 1-3, QEMU Cortex-M3 image, two boots ...", flush=True)
-    results["cortex_m"] = cortex_m.measure(QEMU_IMAGE)
+    for core, image in QEMU_IMAGES.items():
+        print("bench: rows 1-3, QEMU Cortex-%s image, two boots ..." % core, flush=True)
+        results["cortex_" + core.lower()] = cortex_m.measure(image)
     print("bench: row 5, building the QEMU image without netsec ...", flush=True)
-    results["footprint"] = footprint.measure(QEMU_IMAGE, results["cortex_m"]["build"]["HEAP_KB"])
+    results["footprint"] = footprint.measure(QEMU_IMAGE, results["cortex_m3"]["build"]["HEAP_KB"])
     print("bench: row 4, HTTPS servers on the unix image ...", flush=True)
     results["https"] = https.measure(UNIX_IMAGE, OUT_DIR)
     print("bench: row 7, the Armv6-M image's handshakes ...", flush=True)
@@ -278,16 +285,17 @@ def main():
     results["seconds"] = round(time.monotonic() - started)
 
     https_rows, https_notes = _rows_https(results["https"])
-    rows = _rows_cortex_m(results["cortex_m"]) + https_rows + _rows_footprint(results["footprint"])
-    rows += _rows_boards(results["boards"]) + _rows_armv6m(results["armv6m"], results["cortex_m"])
+    rows = (_rows_cortex_m(results["cortex_m3"], "M3") + _rows_cortex_m(results["cortex_m4"], "M4")
+            + https_rows + _rows_footprint(results["footprint"]))
+    rows += _rows_boards(results["boards"]) + _rows_armv6m(results["armv6m"], results["cortex_m3"])
     rows += _rows_network(results["network"])
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    build = results["cortex_m"]["build"]
+    build = results["cortex_m3"]["build"]
     print()
     print(table(rows))
     print()
     print("QEMU: %s (HEAP_KB=%s, ENTROPY_SEED=%s); 1 instruction = 1 ns of virtual time."
-          % (results["cortex_m"]["qemu"], build["HEAP_KB"], build["ENTROPY_SEED"]))
+          % (results["cortex_m3"]["qemu"], build["HEAP_KB"], build["ENTROPY_SEED"]))
     print("Note: " + ASSUMPTION + ".")
     print("Row 4: %s, %d cores, load %.1f at start; microdot %s; medians of %d alternating "
           "rounds: compare ratios, not absolute numbers."
@@ -297,7 +305,7 @@ def main():
     for note in https_notes:
         print("n/a: " + note)
     print("Results: %s (%d s)" % (OUT_DIR / "results.json", results["seconds"]))
-    if not results["cortex_m"]["repeatable"]:
+    if not all(results[k]["repeatable"] for k in ("cortex_m3", "cortex_m4")):
         print("bench: WARNING: rows 1-3 differed between two boots (second_boot in "
               "results.json). Exact repeats need QEMU's -icount shift=0,sleep=off: with "
               "sleep=on a wake-up from WFI lands at a host-dependent virtual time.",

@@ -55,6 +55,9 @@ void netsec_lwip_collect_if_wanted(void);
 // Bytes of received frames held, bytes of lwIP's own buffers, frames dropped for want of memory.
 void netsec_lwip_heap_counts(size_t counts[3]);
 
+// firmware/mbedtls/netsec_alloc.c: mbedTLS's allocator forgets the blocks it kept.
+void netsec_mbedtls_alloc_reset(void);
+
 // test_only_insecure_entropy.c (on QEMU): the board's entropy source, which mbedTLS, lwIP
 // (network_lan.c) and os.urandom (modos_urandom.c) draw from.
 void netsec_test_only_entropy_warning(void);

@@ -69,7 +69,8 @@ SRC_C += \
 		lan9118.c \
 		lwip_heap.c \
 		network_lan.c \
-		)
+		) \
+	$(MPS2_DIR)/../../firmware/mbedtls/netsec_alloc.c
 
 # The port's stdin busy-polls the UART and tells select/poll that nothing is ever readable.
 # Send those two calls to this board's interrupt-driven receive buffer instead (uart_stdin.c).

@@ -71,4 +71,7 @@
 // ALPN (RFC 7301): the server selects http/1.1 for browsers and curl.
 #define MBEDTLS_SSL_ALPN
 
+// Speed and memory settings, measured one at a time: a file of their own.
+#include "netsec_speed.h"
+
 #endif // NETSEC_MBEDTLS_PROFILE_H

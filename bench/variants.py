@@ -1,0 +1,147 @@
+"""The mbedTLS speed and memory settings, weighed one change at a time (issue 14).
+
+Each variant is the shipped profile plus a few lines of mbedTLS configuration, given to mbedTLS
+as its MBEDTLS_USER_CONFIG_FILE (read after the profile), and optionally another list of files
+built at -O2 (speed.mk's NETSEC_MBEDTLS_SPEED_FILES). Every variant of a board is built into the
+same directory, build/bench/variants/<board>/, so a switch recompiles only what the header or the
+file list touches; the image is booted under -icount and measured with the EC P-256 identity:
+instructions per side of a full handshake, per byte of bulk data, heap of a handshake and of an
+idle session, and the image's text. Results accumulate in build/bench/variants-<board>.json.
+
+    .venv/bin/python bench/variants.py --board MPS2_AN386 before asm
+"""
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cortex_m
+import footprint
+import identities
+from netsec_cli import qemu
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_DIR = ROOT / "build" / "bench"
+# speed.mk's list of files built at -O2, and more files measured and not kept.
+SPEED_FILES = re.search(r"^NETSEC_MBEDTLS_SPEED_FILES = (.*)$",
+                        (ROOT / "firmware" / "mbedtls" / "speed.mk").read_text(), re.M).group(1)
+SPEED_FILES_MORE = "sha256 ecdsa md cipher ssl_msg"
+
+# name -> (what changes against the shipped profile, extra configuration lines, speed.mk
+# variables). The first five add one kept change at a time, from the profile as it was before
+# issue 14 to the shipped one; each of the others changes one thing, against the variant named.
+NO_IDLE = "#undef MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH\n#undef MBEDTLS_SSL_MAX_FRAGMENT_LENGTH"
+NO_KEPT_BLOCKS = ("#undef MBEDTLS_PLATFORM_STD_CALLOC\n#undef MBEDTLS_PLATFORM_STD_FREE\n"
+                  "#define MBEDTLS_PLATFORM_STD_CALLOC m_tracked_calloc\n"
+                  "#define MBEDTLS_PLATFORM_STD_FREE m_tracked_free")
+NO_FEWER_TABLES = "#undef MBEDTLS_AES_FEWER_TABLES"
+VARIANTS = {
+    "before": ("main's profile before issue 14", "#undef MBEDTLS_HAVE_ASM\n%s\n%s\n%s"
+               % (NO_IDLE, NO_KEPT_BLOCKS, NO_FEWER_TABLES), {}),
+    "asm": ("+ MBEDTLS_HAVE_ASM", "%s\n%s\n%s" % (NO_IDLE, NO_KEPT_BLOCKS, NO_FEWER_TABLES), {}),
+    "idle-buffers": ("+ idle sessions give back their record buffers",
+                     "%s\n%s" % (NO_KEPT_BLOCKS, NO_FEWER_TABLES), {}),
+    "kept-blocks": ("+ mbedTLS's freed small blocks kept for reuse", NO_FEWER_TABLES, {}),
+    "shipped": ("+ MBEDTLS_AES_FEWER_TABLES (shipped)", "", {}),
+    "speed-files": ("asm + SHA-256, ECDSA, MD, cipher, record layer at -O2",
+                    "%s\n%s\n%s" % (NO_IDLE, NO_KEPT_BLOCKS, NO_FEWER_TABLES),
+                    {"NETSEC_MBEDTLS_SPEED_FILES": SPEED_FILES + " " + SPEED_FILES_MORE}),
+    "no-fixed-point": ("kept-blocks, MBEDTLS_ECP_FIXED_POINT_OPTIM 0",
+                       NO_FEWER_TABLES + "\n#undef MBEDTLS_ECP_FIXED_POINT_OPTIM\n"
+                       "#define MBEDTLS_ECP_FIXED_POINT_OPTIM 0", {}),
+    "window-3": ("kept-blocks, MBEDTLS_ECP_WINDOW_SIZE 3",
+                 NO_FEWER_TABLES + "\n#undef MBEDTLS_ECP_WINDOW_SIZE\n#define MBEDTLS_ECP_WINDOW_SIZE 3",
+                 {}),
+    "gcm-large-table": ("kept-blocks + MBEDTLS_GCM_LARGE_TABLE",
+                        NO_FEWER_TABLES + "\n#define MBEDTLS_GCM_LARGE_TABLE", {}),
+}
+
+
+def _speed_objects(build):
+    names = set(SPEED_FILES.split()) | set(SPEED_FILES_MORE.split())
+    return [build / "lib" / "mbedtls" / "library" / (n + ".o") for n in sorted(names)]
+
+
+def build(board, lines, make_vars):
+    """Build the variant's image; its firmware.elf."""
+    build_dir = OUT_DIR / "variants" / board
+    build_dir.mkdir(parents=True, exist_ok=True)
+    header = build_dir / "netsec_variant.h"
+    text = "// bench/variants.py: this build's change to the profile\n%s\n" % lines
+    if not header.is_file() or header.read_text() != text:
+        header.write_text(text)  # rewritten only when it changes: make then rebuilds its users
+    # make does not see command-line flags: the -O2 objects are rebuilt with every build.
+    for obj in _speed_objects(build_dir):
+        obj.unlink(missing_ok=True)
+    command = ["make", "-s", "qemu-image", "QEMU_BOARD=%s" % board, "QEMU_BUILD=%s" % build_dir,
+               "CFLAGS_EXTRA=-DMBEDTLS_USER_CONFIG_FILE='\"%s\"'" % header]
+    command += ["%s=%s" % item for item in sorted(make_vars.items())]
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    if result.returncode:
+        raise SystemExit("bench: building variant failed:\n%s" % result.stdout[-3000:])
+    return build_dir / "firmware.elf"
+
+
+def measure(image):
+    """One boot: the EC P-256 identity's handshake, bulk and heap figures."""
+    ec = identities.ec_p256()
+    per_tick = cortex_m.instructions_per_tick()
+    with qemu.Guest(image, icount=True) as guest:
+        cortex_m.write_files(guest, {
+            "/bench/guest_tls.py": (ROOT / "bench" / "guest_tls.py").read_bytes(),
+            "/netsec-credentials/SERVER_CERT.der": ec.cert_der,
+            "/netsec-credentials/SERVER_KEY.der": ec.key_der, cortex_m.CA_FILE: ec.ca_der})
+        (suite, _), runs = cortex_m._call(guest, "handshakes(%r)" % cortex_m.CA_FILE)
+        (_, _), write_ticks, read_ticks = cortex_m._call(
+            guest, "throughput(%r, %d, 4096)" % (cortex_m.CA_FILE, cortex_m.THROUGHPUT_BYTES))
+        idle = cortex_m._call(guest, "idle_session(%r)" % cortex_m.CA_FILE)
+        peak = cortex_m._call(guest, "handshake_heap_peak(%r)" % cortex_m.CA_FILE)
+    served_peak = cortex_m.served_heap_peak(image, ec)
+    server, client = runs[1]
+    return {"suite": suite, "server": server * per_tick, "client": client * per_tick,
+            "server_cold": runs[0][0] * per_tick, "client_cold": runs[0][1] * per_tick,
+            "encrypt_per_byte": write_ticks * per_tick / cortex_m.THROUGHPUT_BYTES,
+            "decrypt_per_byte": read_ticks * per_tick / cortex_m.THROUGHPUT_BYTES,
+            "idle_session": idle, "handshake_peak_both_ends": peak,
+            "handshake_peak_server": served_peak,
+            "text": footprint.sections(image)["text"]}
+
+
+def table(results):
+    lines = ["| Variant | Server | Client | Bulk (instr/byte) | Idle session | Handshake peak: "
+             "server / both ends | Image text |", "|---|---|---|---|---|---|---|"]
+    for name in sorted(results, key=lambda n: list(VARIANTS).index(n) if n in VARIANTS else 99):
+        r = results[name]
+        lines.append("| %s | %.1f M | %.1f M | %.0f + %.0f | %.1f KB | %s%.1f KB | %.1f KB |" % (
+            VARIANTS[name][0] if name in VARIANTS else name, r["server"] / 1e6, r["client"] / 1e6,
+            r["encrypt_per_byte"], r["decrypt_per_byte"], r["idle_session"] / 1024,
+            "%.1f KB / " % (r["handshake_peak_server"] / 1024) if "handshake_peak_server" in r
+            else "", r["handshake_peak_both_ends"] / 1024, r["text"] / 1024))
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--board", default="MPS2_AN385", choices=("MPS2_AN385", "MPS2_AN386"))
+    parser.add_argument("names", nargs="*", help="variants (default: all): %s" % ", ".join(VARIANTS))
+    args = parser.parse_args()
+    for name in args.names:
+        if name not in VARIANTS:
+            parser.error("no variant %r: choose from %s" % (name, ", ".join(VARIANTS)))
+    out = OUT_DIR / ("variants-%s.json" % args.board)
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    for name in args.names or list(VARIANTS):
+        _, lines, make_vars = VARIANTS[name]
+        print("bench: %s on %s: building ..." % (name, args.board), flush=True)
+        image = build(args.board, lines, make_vars)
+        print("bench: %s on %s: measuring ..." % (name, args.board), flush=True)
+        results[name] = measure(image)
+        out.write_text(json.dumps(results, indent=1) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
