@@ -107,6 +107,7 @@ def _idle_server(server_ctx, client_ctx):
 def idle_session(ca_file):
     """Heap an established server session holds while idle, its client gone (bytes)."""
     server_ctx, client_ctx = _contexts(ca_file)
+    _idle_server(server_ctx, client_ctx).close()  # fills what the allocator keeps for reuse
     _start()
     gc.collect()
     before = gc.mem_alloc()

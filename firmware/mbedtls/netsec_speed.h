@@ -18,6 +18,12 @@
 // that asks for smaller records also gets a session with smaller buffers.
 #define MBEDTLS_SSL_MAX_FRAGMENT_LENGTH
 
+// PSA key slots for 64 keys instead of 32. A TLS 1.3 session holds about four, so 32 capped a
+// server at 7 sessions at once, and the 8th handshake failed as if the peer had offered no
+// cipher suite we accept. (MBEDTLS_PSA_KEY_STORE_DYNAMIC would grow the store in the heap, but
+// PSA's state outlives a soft reset, which makes a new heap: its pointers would dangle.)
+#define MBEDTLS_PSA_KEY_SLOT_COUNT 64
+
 // AES with one 1 KB table per direction instead of four, the other three rotations of it
 // computed: on Thumb-2 the rotation is free in the XOR's operand, so it costs no instructions
 // (3 fewer per byte on the Cortex-M3) and saves 6 KB of flash.

