@@ -104,6 +104,7 @@ except OSError as e:
     code = e.errno
 hog = None
 exchange(server, client)
+server.close(); client.close()
 print((code == errno.ENOMEM, 'kept'))
 """)
     assert errno, "the read without heap for the buffers did not raise OSError(ENOMEM)"
