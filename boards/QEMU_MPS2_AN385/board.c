@@ -42,6 +42,6 @@ void netsec_board_init(void) {
     // The RAM disk starts zeroed at power-on and keeps its files over a soft reset.
     netsec_ramdisk_mount(cold_boot);
     netsec_lan_init(cold_boot);
-    netsec_mbedtls_alloc_reset(); // the blocks it kept were in the heap before this boot
+    netsec_mbedtls_alloc_reset(); // the heap was swept: the blocks it kept are gone
     netsec_test_only_entropy_warning();
 }

@@ -8,12 +8,13 @@
 // Every block carries an 8-byte header naming its size class. Kept blocks stay allocated in
 // the heap (on MicroPython's list of tracked allocations, so the garbage collector leaves them
 // alone); when the heap cannot give a block, they are freed and the allocation tried again.
-// A soft reset makes a new heap: netsec_mbedtls_alloc_reset() forgets them.
+// A soft reset sweeps the whole heap: netsec_mbedtls_alloc_reset() then forgets them.
 #include <stdint.h>
 #include <string.h>
 
 #include "py/mpconfig.h"
 #include "py/misc.h"
+#include "py/mpstate.h"
 
 #define GRANULE (16)
 #define CLASSES (8) // blocks up to 128 bytes: the numbers and products of P-256 and P-384
@@ -29,6 +30,9 @@ static header_t *kept[CLASSES][KEPT_PER_CLASS];
 static uint8_t kept_count[CLASSES];
 
 void netsec_mbedtls_alloc_reset(void) {
+    // The soft reset swept the whole heap, the blocks kept here with it; MicroPython's list of
+    // tracked allocations, which they were still on, would point into freed memory.
+    MP_STATE_VM(m_tracked_head) = NULL;
     memset(kept_count, 0, sizeof(kept_count));
 }
 
