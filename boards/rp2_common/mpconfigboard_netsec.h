@@ -5,3 +5,8 @@
 #define MICROPY_PY_SSL (1)
 #define MICROPY_PY_HASHLIB_MD5 (1)
 #define MICROPY_PY_HASHLIB_SHA1 (1)
+
+// mbedTLS's allocator (firmware/mbedtls/netsec_alloc.c) forgets the blocks it kept once a soft
+// reset has swept the heap: runs at every boot and soft reset.
+#define MICROPY_PORT_INIT_FUNC netsec_mbedtls_alloc_reset()
+void netsec_mbedtls_alloc_reset(void);

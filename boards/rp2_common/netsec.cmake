@@ -17,10 +17,10 @@ set(MBEDTLS_CONFIG_FILE ${NETSEC_RP2_COMMON}/mbedtls_config_board.h)
 set(NETSEC_SPEED_MK ${NETSEC_RP2_COMMON}/../../firmware/mbedtls/speed.mk)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${NETSEC_SPEED_MK})
 file(READ ${NETSEC_SPEED_MK} NETSEC_SPEED_TEXT)
-string(REGEX MATCHALL "[a-z0-9_]+\\.o" NETSEC_SPEED_OBJ "${NETSEC_SPEED_TEXT}")
-foreach(obj ${NETSEC_SPEED_OBJ})
-    string(REGEX REPLACE "\\.o$" ".c" src ${obj})
-    set_source_files_properties(${MICROPY_DIR}/lib/mbedtls/library/${src} PROPERTIES COMPILE_OPTIONS -O2)
+string(REGEX MATCH "NETSEC_MBEDTLS_SPEED_FILES = ([a-z0-9_ ]+)" _ "${NETSEC_SPEED_TEXT}")
+string(REPLACE " " ";" NETSEC_SPEED_FILES "${CMAKE_MATCH_1}")
+foreach(name ${NETSEC_SPEED_FILES})
+    set_source_files_properties(${MICROPY_DIR}/lib/mbedtls/library/${name}.c PROPERTIES COMPILE_OPTIONS -O2)
 endforeach()
 
 # The mbedTLS sources the profile needs beyond MicroPython's list (PSA crypto, TLS 1.3): sources.mk
@@ -30,7 +30,8 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${NETSEC_SOURCES_
 file(READ ${NETSEC_SOURCES_MK} NETSEC_SOURCES_TEXT)
 string(REGEX MATCHALL "[a-z0-9_]+\\.c" NETSEC_MBEDTLS_SOURCES "${NETSEC_SOURCES_TEXT}")
 list(TRANSFORM NETSEC_MBEDTLS_SOURCES PREPEND ${MICROPY_DIR}/lib/mbedtls/library/)
-cmake_language(DEFER CALL target_sources ${MICROPY_TARGET} PRIVATE ${NETSEC_MBEDTLS_SOURCES})
+cmake_language(DEFER CALL target_sources ${MICROPY_TARGET} PRIVATE ${NETSEC_MBEDTLS_SOURCES}
+    ${NETSEC_RP2_COMMON}/../../firmware/mbedtls/netsec_alloc.c) # mbedTLS's allocator
 
 # The pico-sdk adds one C++ file (operator new and delete on malloc), so CMake would link with
 # g++, which wants Arm's libstdc++ (a 300 MB Debian package) although nothing uses it: link with

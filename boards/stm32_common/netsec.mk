@@ -14,6 +14,9 @@ MICROPY_SSL_MBEDTLS = 1
 MBEDTLS_CONFIG_FILE = '"mbedtls_config_board.h"'
 CFLAGS += -I$(NETSEC_STM32) -I$(NETSEC_STM32)/../../firmware/mbedtls
 
+# mbedTLS's allocator: the MicroPython heap with freed small blocks kept for reuse.
+SRC_C += $(NETSEC_STM32)/../../firmware/mbedtls/netsec_alloc.c
+
 include $(NETSEC_STM32)/../../firmware/mbedtls/speed.mk
 # The mbedTLS sources the profile needs beyond MicroPython's list (PSA crypto, TLS 1.3).
 include $(NETSEC_STM32)/../../firmware/mbedtls/sources.mk
