@@ -29,34 +29,52 @@ SPEED_FILES = re.search(r"^NETSEC_MBEDTLS_SPEED_FILES = (.*)$",
                         (ROOT / "firmware" / "mbedtls" / "speed.mk").read_text(), re.M).group(1)
 SPEED_FILES_MORE = "sha256 ecdsa md cipher ssl_msg"
 
-# name -> (what changes against the shipped profile, extra configuration lines, speed.mk
-# variables). The first five add one kept change at a time, from the profile as it was before
-# issue 14 to the shipped one; each of the others changes one thing, against the variant named.
+# The kept changes in the order they were added: (name, what it adds, the configuration lines
+# that take it out again). Each of these variants is the shipped profile less every later one.
 NO_IDLE = "#undef MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH\n#undef MBEDTLS_SSL_MAX_FRAGMENT_LENGTH"
 NO_KEPT_BLOCKS = ("#undef MBEDTLS_PLATFORM_STD_CALLOC\n#undef MBEDTLS_PLATFORM_STD_FREE\n"
                   "#define MBEDTLS_PLATFORM_STD_CALLOC m_tracked_calloc\n"
                   "#define MBEDTLS_PLATFORM_STD_FREE m_tracked_free")
-NO_FEWER_TABLES = "#undef MBEDTLS_AES_FEWER_TABLES"
-VARIANTS = {
-    "before": ("main's profile before issue 14", "#undef MBEDTLS_HAVE_ASM\n%s\n%s\n%s"
-               % (NO_IDLE, NO_KEPT_BLOCKS, NO_FEWER_TABLES), {}),
-    "asm": ("+ MBEDTLS_HAVE_ASM", "%s\n%s\n%s" % (NO_IDLE, NO_KEPT_BLOCKS, NO_FEWER_TABLES), {}),
-    "idle-buffers": ("+ idle sessions give back their record buffers",
-                     "%s\n%s" % (NO_KEPT_BLOCKS, NO_FEWER_TABLES), {}),
-    "kept-blocks": ("+ mbedTLS's freed small blocks kept for reuse", NO_FEWER_TABLES, {}),
-    "shipped": ("+ MBEDTLS_AES_FEWER_TABLES (shipped)", "", {}),
+KEPT = (
+    ("asm", "+ MBEDTLS_HAVE_ASM", "#undef MBEDTLS_HAVE_ASM"),
+    ("idle-buffers", "+ idle sessions give back their record buffers", NO_IDLE),
+    ("kept-blocks", "+ mbedTLS's freed small blocks kept for reuse", NO_KEPT_BLOCKS),
+    ("fewer-tables", "+ MBEDTLS_AES_FEWER_TABLES", "#undef MBEDTLS_AES_FEWER_TABLES"),
+    ("shipped", "+ MBEDTLS_PSA_ASSUME_EXCLUSIVE_BUFFERS (shipped)",
+     "#undef MBEDTLS_PSA_ASSUME_EXCLUSIVE_BUFFERS"),
+)
+
+
+def _without_after(name):
+    """Configuration lines taking out every kept change after `name` ("before": all of them)."""
+    names = [k[0] for k in KEPT]
+    start = names.index(name) + 1 if name in names else 0
+    return "\n".join(k[2] for k in KEPT[start:])
+
+
+# name -> (what it is, configuration lines, speed.mk variables). After the kept steps, the
+# changes measured and not kept, each against the variant its description names.
+VARIANTS = {"before": ("the TLS engine's profile before issue 14", _without_after("before"), {})}
+VARIANTS.update((name, (what, _without_after(name), {})) for name, what, _ in KEPT)
+VARIANTS.update({
+    "no-asm": ("shipped without MBEDTLS_HAVE_ASM", "#undef MBEDTLS_HAVE_ASM", {}),
+    "p256m": ("shipped + p256-m (mbedTLS's small P-256) as PSA driver",
+              "#define MBEDTLS_PSA_P256M_DRIVER_ENABLED", {"NETSEC_MBEDTLS_BENCH_SRC": " ".join(
+                  "lib/mbedtls/3rdparty/p256-m/" + f
+                  for f in ("p256-m_driver_entrypoints.c", "p256-m/p256-m.c"))}),
+    "no-fewer-tables": ("shipped without MBEDTLS_AES_FEWER_TABLES",
+                        "#undef MBEDTLS_AES_FEWER_TABLES", {}),
     "speed-files": ("asm + SHA-256, ECDSA, MD, cipher, record layer at -O2",
-                    "%s\n%s\n%s" % (NO_IDLE, NO_KEPT_BLOCKS, NO_FEWER_TABLES),
+                    _without_after("asm"),
                     {"NETSEC_MBEDTLS_SPEED_FILES": SPEED_FILES + " " + SPEED_FILES_MORE}),
     "no-fixed-point": ("kept-blocks, MBEDTLS_ECP_FIXED_POINT_OPTIM 0",
-                       NO_FEWER_TABLES + "\n#undef MBEDTLS_ECP_FIXED_POINT_OPTIM\n"
+                       _without_after("kept-blocks") + "\n#undef MBEDTLS_ECP_FIXED_POINT_OPTIM\n"
                        "#define MBEDTLS_ECP_FIXED_POINT_OPTIM 0", {}),
-    "window-3": ("kept-blocks, MBEDTLS_ECP_WINDOW_SIZE 3",
-                 NO_FEWER_TABLES + "\n#undef MBEDTLS_ECP_WINDOW_SIZE\n#define MBEDTLS_ECP_WINDOW_SIZE 3",
-                 {}),
+    "window-3": ("kept-blocks, MBEDTLS_ECP_WINDOW_SIZE 3", _without_after("kept-blocks")
+                 + "\n#undef MBEDTLS_ECP_WINDOW_SIZE\n#define MBEDTLS_ECP_WINDOW_SIZE 3", {}),
     "gcm-large-table": ("kept-blocks + MBEDTLS_GCM_LARGE_TABLE",
-                        NO_FEWER_TABLES + "\n#define MBEDTLS_GCM_LARGE_TABLE", {}),
-}
+                        _without_after("kept-blocks") + "\n#define MBEDTLS_GCM_LARGE_TABLE", {}),
+})
 
 
 def _speed_objects(build):
@@ -95,29 +113,39 @@ def measure(image):
             "/netsec-credentials/SERVER_CERT.der": ec.cert_der,
             "/netsec-credentials/SERVER_KEY.der": ec.key_der, cortex_m.CA_FILE: ec.ca_der})
         (suite, _), runs = cortex_m._call(guest, "handshakes(%r)" % cortex_m.CA_FILE)
-        (_, _), write_ticks, read_ticks = cortex_m._call(
-            guest, "throughput(%r, %d, 4096)" % (cortex_m.CA_FILE, cortex_m.THROUGHPUT_BYTES))
+        bulk = {}
+        for bulk_suite in cortex_m.BULK_SUITES:
+            (_, _), write_ticks, read_ticks = cortex_m._call(guest, "throughput(%r, %d, 4096, %r)" % (
+                cortex_m.CA_FILE, cortex_m.THROUGHPUT_BYTES, bulk_suite))
+            bulk[bulk_suite] = [ticks * per_tick / cortex_m.THROUGHPUT_BYTES
+                                for ticks in (write_ticks, read_ticks)]
         idle = cortex_m._call(guest, "idle_session(%r)" % cortex_m.CA_FILE)
         peak = cortex_m._call(guest, "handshake_heap_peak(%r)" % cortex_m.CA_FILE)
     served_peak = cortex_m.served_heap_peak(image, ec)
     server, client = runs[1]
     return {"suite": suite, "server": server * per_tick, "client": client * per_tick,
             "server_cold": runs[0][0] * per_tick, "client_cold": runs[0][1] * per_tick,
-            "encrypt_per_byte": write_ticks * per_tick / cortex_m.THROUGHPUT_BYTES,
-            "decrypt_per_byte": read_ticks * per_tick / cortex_m.THROUGHPUT_BYTES,
+            "bulk_per_byte": bulk,
             "idle_session": idle, "handshake_peak_both_ends": peak,
             "handshake_peak_server": served_peak,
             "text": footprint.sections(image)["text"]}
 
 
+def _bulk(r):
+    """ "ChaCha20-Poly1305 e + d / AES-128-GCM e + d" (instructions per byte, TLS 1.3 records)."""
+    return " / ".join("%.0f + %.0f" % tuple(r["bulk_per_byte"][suite])
+                      for suite in cortex_m.BULK_SUITES)
+
+
 def table(results):
-    lines = ["| Variant | Server | Client | Bulk (instr/byte) | Idle session | Handshake peak: "
-             "server / both ends | Image text |", "|---|---|---|---|---|---|---|"]
+    lines = ["| Variant | Server | Client | Bulk: ChaCha20-Poly1305 / AES-128-GCM (instr/byte) "
+             "| Idle session | Handshake peak: server / both ends | Image text |",
+             "|---|---|---|---|---|---|---|"]
     for name in sorted(results, key=lambda n: list(VARIANTS).index(n) if n in VARIANTS else 99):
         r = results[name]
-        lines.append("| %s | %.1f M | %.1f M | %.0f + %.0f | %.1f KB | %s%.1f KB | %.1f KB |" % (
+        lines.append("| %s | %.1f M | %.1f M | %s | %.1f KB | %s%.1f KB | %.1f KB |" % (
             VARIANTS[name][0] if name in VARIANTS else name, r["server"] / 1e6, r["client"] / 1e6,
-            r["encrypt_per_byte"], r["decrypt_per_byte"], r["idle_session"] / 1024,
+            _bulk(r), r["idle_session"] / 1024,
             "%.1f KB / " % (r["handshake_peak_server"] / 1024) if "handshake_peak_server" in r
             else "", r["handshake_peak_both_ends"] / 1024, r["text"] / 1024))
     return "\n".join(lines)
@@ -125,7 +153,7 @@ def table(results):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--board", default="MPS2_AN385", choices=("MPS2_AN385", "MPS2_AN386"))
+    parser.add_argument("--board", default="MPS2_AN385", choices=("MPS2_AN385", "MPS2_AN386", "MPS2_AN385_ARMV6M"))
     parser.add_argument("names", nargs="*", help="variants (default: all): %s" % ", ".join(VARIANTS))
     args = parser.parse_args()
     for name in args.names:
