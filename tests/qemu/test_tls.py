@@ -88,7 +88,7 @@ def test_a_soft_reset_ends_the_tls_engine_state(guest):
 
 
 def test_contexts_made_and_dropped_never_run_out_of_key_slots(guest):
-    # A server context holds two of PSA's 32 key slots (its private key and its ticket key) until
+    # A server context holds two of PSA's 64 key slots (netsec_speed.h) (its private key and its ticket key) until
     # it is freed: dropped contexts give them back, at a collection and at a soft reset.
     churn = ("import gc, tls, Net_Security\nfor i in range(48):\n"
              "    ctx = tls.SSLContext(tls.PROTOCOL_TLS_SERVER)\n"
