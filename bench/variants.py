@@ -2,11 +2,14 @@
 
 Each variant is the shipped profile plus a few lines of mbedTLS configuration, given to mbedTLS
 as its MBEDTLS_USER_CONFIG_FILE (read after the profile), and optionally another list of files
-built at -O2 (speed.mk's NETSEC_MBEDTLS_SPEED_FILES). Every variant of a board is built into the
-same directory, build/bench/variants/<board>/, so a switch recompiles only what the header or the
-file list touches; the image is booted under -icount and measured with the EC P-256 identity:
-instructions per side of a full handshake, per byte of bulk data, heap of a handshake and of an
-idle session, and the image's text. Results accumulate in build/bench/variants-<board>.json.
+built at -O2 (speed.mk's NETSEC_MBEDTLS_SPEED_FILES) or more mbedTLS files (sources.mk's
+NETSEC_MBEDTLS_BENCH_SRC). Every variant of a board is built into the same directory,
+build/bench/variants/<board>/, so a switch recompiles only what the header or the file list
+touches; the image is booted under -icount and measured with the EC P-256 identity:
+instructions per side of a full TLS 1.3 handshake, per byte of bulk data in each TLS 1.3 AEAD,
+heap of a handshake and of an idle session, and the image's text. Boards: the QEMU Cortex-M3
+(MPS2_AN385), Cortex-M4 (MPS2_AN386) and Armv6-M (MPS2_AN385_ARMV6M) images. Results
+accumulate in build/bench/variants-<board>.json.
 
     .venv/bin/python bench/variants.py --board MPS2_AN386 before asm
 """
@@ -52,16 +55,20 @@ def _without_after(name):
     return "\n".join(k[2] for k in KEPT[start:])
 
 
-# name -> (what it is, configuration lines, speed.mk variables). After the kept steps, the
+# mbedTLS's p256-m driver: its switch and its files (sources.mk builds them for a variant).
+P256M = "#define MBEDTLS_PSA_P256M_DRIVER_ENABLED"
+P256M_FILES = {"NETSEC_MBEDTLS_BENCH_SRC": " ".join(
+    "lib/mbedtls/3rdparty/p256-m/" + f for f in ("p256-m_driver_entrypoints.c", "p256-m/p256-m.c"))}
+
+# name -> (what it is, configuration lines, make variables). After the kept steps, the
 # changes measured and not kept, each against the variant its description names.
 VARIANTS = {"before": ("the TLS engine's profile before issue 14", _without_after("before"), {})}
 VARIANTS.update((name, (what, _without_after(name), {})) for name, what, _ in KEPT)
 VARIANTS.update({
     "no-asm": ("shipped without MBEDTLS_HAVE_ASM", "#undef MBEDTLS_HAVE_ASM", {}),
-    "p256m": ("shipped + p256-m (mbedTLS's small P-256) as PSA driver",
-              "#define MBEDTLS_PSA_P256M_DRIVER_ENABLED", {"NETSEC_MBEDTLS_BENCH_SRC": " ".join(
-                  "lib/mbedtls/3rdparty/p256-m/" + f
-                  for f in ("p256-m_driver_entrypoints.c", "p256-m/p256-m.c"))}),
+    "p256m": ("shipped + p256-m (mbedTLS's small P-256) as PSA driver", P256M, P256M_FILES),
+    "p256m-O2": ("shipped + p256-m as PSA driver, built at -O2", P256M,
+                 dict(P256M_FILES, NETSEC_MBEDTLS_BENCH_CFLAGS="-O2")),
     "no-fewer-tables": ("shipped without MBEDTLS_AES_FEWER_TABLES",
                         "#undef MBEDTLS_AES_FEWER_TABLES", {}),
     "speed-files": ("asm + SHA-256, ECDSA, MD, cipher, record layer at -O2",
@@ -77,9 +84,11 @@ VARIANTS.update({
 })
 
 
-def _speed_objects(build):
+def _flagged_objects(build):
+    """The objects whose flags a variant may change: speed.mk's and sources.mk's bench files."""
     names = set(SPEED_FILES.split()) | set(SPEED_FILES_MORE.split())
-    return [build / "lib" / "mbedtls" / "library" / (n + ".o") for n in sorted(names)]
+    return ([build / "lib" / "mbedtls" / "library" / (n + ".o") for n in sorted(names)]
+            + [build / src.replace(".c", ".o") for src in P256M_FILES["NETSEC_MBEDTLS_BENCH_SRC"].split()])
 
 
 def build(board, lines, make_vars):
@@ -90,8 +99,8 @@ def build(board, lines, make_vars):
     text = "// bench/variants.py: this build's change to the profile\n%s\n" % lines
     if not header.is_file() or header.read_text() != text:
         header.write_text(text)  # rewritten only when it changes: make then rebuilds its users
-    # make does not see command-line flags: the -O2 objects are rebuilt with every build.
-    for obj in _speed_objects(build_dir):
+    # make does not see command-line flags: those objects are rebuilt with every build.
+    for obj in _flagged_objects(build_dir):
         obj.unlink(missing_ok=True)
     command = ["make", "-s", "qemu-image", "QEMU_BOARD=%s" % board, "QEMU_BUILD=%s" % build_dir,
                "CFLAGS_EXTRA=-DMBEDTLS_USER_CONFIG_FILE='\"%s\"'" % header]

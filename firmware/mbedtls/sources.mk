@@ -8,7 +8,8 @@ SRC_THIRDPARTY_C += $(addprefix lib/mbedtls/library/,\
 	psa_crypto_driver_wrappers_no_static.c psa_crypto_ecp.c psa_crypto_hash.c psa_crypto_mac.c \
 	psa_crypto_random.c psa_crypto_rsa.c psa_crypto_slot_management.c \
 	ssl_tls13_client.c ssl_tls13_generic.c ssl_tls13_keys.c ssl_tls13_server.c)
-# Files a bench/variants.py variant adds (relative to MicroPython's tree): they may include
-# mbedTLS's internal headers, as its p256-m driver's entry points do.
+# Files a bench/variants.py variant adds (relative to MicroPython's tree), with its flags for
+# them: they may include mbedTLS's internal headers, as its p256-m driver's entry points do.
 SRC_THIRDPARTY_C += $(NETSEC_MBEDTLS_BENCH_SRC)
-$(addprefix $(BUILD)/,$(NETSEC_MBEDTLS_BENCH_SRC:.c=.o)): CFLAGS += -I$(TOP)/lib/mbedtls/library
+$(addprefix $(BUILD)/,$(NETSEC_MBEDTLS_BENCH_SRC:.c=.o)): CFLAGS += -I$(TOP)/lib/mbedtls/library \
+	$(NETSEC_MBEDTLS_BENCH_CFLAGS)

@@ -28,7 +28,7 @@ for so in range(8):
 for start in range(8):
     for n in lengths:
         b = bytearray(src[:120])
-        del b[start:start + n]  # memmove down, overlapping
+        b[start:start + n] = b''  # memmove down, overlapping
         expect = src[:120][:start] + src[:120][start + n:]
         if len(b) != len(expect) or any(b[i] != expect[i] for i in range(len(b))):
             bad.append(('memmove', start, n))
