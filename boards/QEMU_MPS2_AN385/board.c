@@ -39,9 +39,11 @@ void netsec_board_init(void) {
         netsec_rtc_init();
         hardware_ready = true;
     }
+    // The heap was swept: the blocks mbedTLS's allocator kept are gone, and with them
+    // MicroPython's list of tracked allocations. First, before lwIP allocates again.
+    netsec_mbedtls_alloc_reset();
     // The RAM disk starts zeroed at power-on and keeps its files over a soft reset.
     netsec_ramdisk_mount(cold_boot);
     netsec_lan_init(cold_boot);
-    netsec_mbedtls_alloc_reset(); // the heap was swept: the blocks it kept are gone
     netsec_test_only_entropy_warning();
 }
