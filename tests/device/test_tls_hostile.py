@@ -21,6 +21,7 @@ import certfactory as pki
 from harness import CERTS, ROOT, require_tool
 from mpy import OVERRIDE_DIR, SCRIPTS, free_port, run, write_credentials
 from targets import UnixTarget
+from test_tls13 import Inbox
 
 pytestmark = pytest.mark.device
 
@@ -585,15 +586,6 @@ def test_a_ticket_past_its_lifetime_gets_a_full_handshake(device, tmp_path):
 
 
 # --- the SMTPS client: sessions per host name and verification level ------------------------------
-
-class Inbox:
-    def __init__(self):
-        self.reused = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.reused.append(server.transport.get_extra_info("ssl_object").session_reused)
-        return "250 OK"
-
 
 SMTPS = """
 import sys, asyncio, os
